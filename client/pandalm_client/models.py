@@ -1,0 +1,142 @@
+"""The wire schemas of the PandaLM judging API: the one definition both the server and the client use."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal["response1", "response2", "tie"]
+Status = Literal["ok", "unparsed", "error"]
+Preset = Literal["greedy", "beam"]
+FinishReason = Literal["stop", "length"]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are an error, not silently dropped: a misspelt option must not be ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeOptions(_Strict):
+    """How to judge. Unset fields fall back to the batch's options, then to the server's settings."""
+
+    preset: Preset | None = Field(
+        None,
+        description="Decoding preset: `greedy` (deterministic, repetition penalty 1.2) or `beam` "
+        "(vLLM beam search, as PandaLM's reference decoded; no repetition penalty).",
+    )
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="Most tokens the judge may generate; at most the server's limit."
+    )
+    truncate: bool | None = Field(
+        None,
+        description="When the prompt is too long for the model, shorten the two responses to fit "
+        "(and say so in `warnings`) instead of failing the item.",
+    )
+
+
+class CompareRequest(_Strict):
+    """One pair of responses to one instruction."""
+
+    instruction: str = Field(description="The task both responses answer, used exactly as given.")
+    input: str = Field("", description="Optional context for the task; empty when there is none.")
+    response1: str = Field(description="The first response; may be empty.")
+    response2: str = Field(description="The second response; may be empty.")
+    id: str | None = Field(None, description="Your identifier for this pair, echoed in the result.")
+    options: JudgeOptions | None = None
+
+
+class BatchRequest(_Strict):
+    """Many pairs judged concurrently. Batch `options` are the defaults of every item's own."""
+
+    items: list[CompareRequest] = Field(min_length=1)
+    options: JudgeOptions | None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int | None = Field(None, description="Tokens in the prompt, where the engine reports them.")
+    completion_tokens: int | None = Field(None, description="Tokens the judge generated.")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code, for example `prompt_too_long`.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: Any = Field(None, description="Structured context: validation errors, token counts, ...")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx and 5xx response."""
+
+    error: ErrorBody
+
+
+class CompareResult(BaseModel):
+    """The judgement of one pair."""
+
+    id: str | None = Field(None, description="The request's `id`, echoed.")
+    index: int | None = Field(None, description="Position of the item in its batch (batch results only).")
+    verdict: Verdict | None = Field(None, description="The better response, or `tie`; null unless `status` is `ok`.")
+    status: Status = Field(
+        description="`ok`: the output parsed; `unparsed`: the judge wrote something that is not "
+        "PandaLM's format (see `raw`); `error`: the item was not judged (see `error`)."
+    )
+    reason: str | None = Field(None, description="The judge's explanation (`### Reason:`).")
+    reference: str | None = Field(None, description="The judge's reference answer (`### Reference:`).")
+    raw: str | None = Field(None, description="The judge's output, unmodified.")
+    model: str | None = Field(None, description="The model that judged.")
+    template_version: str | None = Field(None, description="Version of the prompt template used.")
+    preset: Preset | None = Field(None, description="The decoding preset used.")
+    finish_reason: FinishReason | None = Field(
+        None, description="`length` when the generation was cut off at `max_new_tokens`."
+    )
+    usage: Usage = Field(default_factory=Usage)
+    latency_ms: float | None = Field(None, description="Time spent judging this item.")
+    warnings: list[str] = Field(default_factory=list, description="Anything the caller should know.")
+    error: ErrorBody | None = Field(None, description="Why the item was not judged, when `status` is `error`.")
+
+
+class BatchSummary(BaseModel):
+    response1: int = 0
+    response2: int = 0
+    tie: int = 0
+    unparsed: int = 0
+    error: int = 0
+
+
+class BatchResult(BaseModel):
+    results: list[CompareResult] = Field(description="One result per item, in the order of `items`.")
+    summary: BatchSummary
+
+
+class StreamSummary(BaseModel):
+    """Last line of an NDJSON batch stream; every line before it is a `CompareResult` with its `index`."""
+
+    summary: BatchSummary
+
+
+class DecodingInfo(BaseModel):
+    preset: Preset
+    max_new_tokens: int
+    repetition_penalty: float
+    beam_width: int
+    batch_invariant: bool
+
+
+class LimitsInfo(BaseModel):
+    context_length: int | None = Field(description="Prompt plus generated tokens the model can take.")
+    max_new_tokens: int = Field(description="Largest `max_new_tokens` a request may ask for.")
+    max_batch_items: int = Field(description="Largest number of items in one /batch.")
+
+
+class InfoResponse(BaseModel):
+    service_version: str
+    engine: str
+    model: str
+    demo: bool = Field(description="True when serving the random-weight demo judge: its verdicts mean nothing.")
+    template_version: str
+    bos_token: str | None = Field(
+        description="Token the prompt starts with (PandaLM was trained with `</s>`); null: the tokenizer's own."
+    )
+    decoding: DecodingInfo
+    limits: LimitsInfo
+    ready: bool

@@ -1,0 +1,61 @@
+"""Liveness, readiness, service information and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pandalm_client.models import DecodingInfo, InfoResponse, LimitsInfo
+
+from .. import __version__
+from ..judge.prompt import TEMPLATE_VERSION
+from ..state import ServicesDep
+from .errors import ERROR_RESPONSES
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", responses={503: ERROR_RESPONSES[503]}, summary="The process is alive")
+async def healthz(services: ServicesDep) -> dict[str, str]:
+    if services.start_error is not None:
+        services.require_ready()  # raises: a process whose engine failed to start is not healthy
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: ERROR_RESPONSES[503]}, summary="The engine is loaded and answering")
+async def readyz(services: ServicesDep) -> dict[str, str]:
+    services.require_ready()
+    await services.engine.check_health()
+    return {"status": "ready"}
+
+
+@router.get("/info", response_model=InfoResponse, summary="Model, engine, decoding, template and limits")
+async def info(services: ServicesDep) -> InfoResponse:
+    s = services.settings
+    engine = services.engine
+    return InfoResponse(
+        service_version=__version__,
+        engine=engine.name,
+        model=engine.model_name,
+        demo=engine.demo,
+        template_version=TEMPLATE_VERSION,
+        bos_token=s.bos_token if engine.tokenizer is not None else None,
+        decoding=DecodingInfo(
+            preset=s.preset,
+            max_new_tokens=s.max_new_tokens,
+            repetition_penalty=s.repetition_penalty,
+            beam_width=s.beam_width,
+            batch_invariant=s.batch_invariant,
+        ),
+        limits=LimitsInfo(
+            context_length=engine.context_length,
+            max_new_tokens=s.max_new_tokens,
+            max_batch_items=s.max_batch_items,
+        ),
+        ready=services.ready,
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,64 @@
+"""`create_app(settings)`: the whole service, built on demand; nothing heavy happens at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from . import __version__
+from .api import health, judging
+from .api.errors import install_error_handlers
+from .engines.base import Engine
+from .settings import Settings
+from .state import Services
+
+_COUNTED_PATHS = frozenset({"/compare", "/batch"})
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.engine == "remote":
+        from .engines.remote import RemoteEngine
+
+        return RemoteEngine(settings)
+    from .engines.vllm import VLLMEngine
+
+    return VLLMEngine(settings)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the app. `engine` replaces the one the settings name (tests pass a fake)."""
+    services = Services(settings, engine if engine is not None else build_engine(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(services.start_engine())
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await services.stop()
+
+    app = FastAPI(
+        title="PandaLM judging service",
+        version=__version__,
+        description="Compare two responses to an instruction with the PandaLM judge, on your own hardware.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(judging.router)
+    app.include_router(health.router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path in _COUNTED_PATHS:
+            services.metrics.requests.labels(endpoint=request.url.path, code=str(response.status_code)).inc()
+        return response
+
+    return app

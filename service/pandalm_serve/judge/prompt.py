@@ -1,0 +1,40 @@
+"""PandaLM's prompt, byte for byte as its reference `build_pandalm_prompt` writes it."""
+
+from __future__ import annotations
+
+import re
+
+# Version of the template below. Bump it whenever the prompt text can change, because a verdict
+# is only comparable with verdicts judged on the same template.
+TEMPLATE_VERSION = "pandalm-v1"
+
+# The reference removes these tokens from both responses before judging.
+SPECIAL_TOKEN_PATTERN = re.compile(
+    r"<unk>|<pad>|<s>|</s>|\[PAD\]|<\|endoftext\|>|\[UNK\]|\[CLS\]|\[MASK\]"
+    r"|<\|startofpiece\|>|<\|endofpiece\|>|\[gMASK\]|\[sMASK\]"
+)
+
+HEAD_WITH_INPUT = (
+    "Below are two responses for a given task. The task is defined by the Instruction with an Input "
+    "that provides further context. Evaluate the responses and generate a reference answer for the task."
+)
+HEAD_WITHOUT_INPUT = (
+    "Below are two responses for a given task. The task is defined by the Instruction. "
+    "Evaluate the responses and generate a reference answer for the task."
+)
+
+
+def clean_response(text: str) -> str:
+    """Strip a response and remove special tokens, as the reference does."""
+    return SPECIAL_TOKEN_PATTERN.sub("", text.strip()).strip()
+
+
+def build_prompt(instruction: str, input: str, response1: str, response2: str) -> str:
+    """PandaLM's prompt for one pair; instruction and input are used exactly as given."""
+    responses = f"### Response 1:\n{clean_response(response1)}\n\n### Response 2:\n{clean_response(response2)}"
+    if input:
+        return (
+            f"{HEAD_WITH_INPUT}\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n"
+            f"{responses}\n\n### Evaluation:\n"
+        )
+    return f"{HEAD_WITHOUT_INPUT}\n\n### Instruction:\n{instruction}\n\n{responses}\n\n### Evaluation:\n"

@@ -1,0 +1,80 @@
+"""Every setting of the service, in one class. Each is a `--flag` of `pandalm-serve` and a `PANDALM_<NAME>` variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PANDALM_7B = "WeOpenML/PandaLM-7B-v1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PANDALM_", extra="forbid")
+
+    # --- server
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    # --- engine and model
+    engine: Literal["vllm", "remote"] = Field(
+        "vllm", description="`vllm`: load the model in this process; `remote`: call an OpenAI-compatible server."
+    )
+    model: str | None = Field(
+        None,
+        description=f"Model folder or hub name. Default: {PANDALM_7B} on a CUDA machine, else the tiny demo judge.",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "pandalm-serve", description="Where the demo judge is built on first use."
+    )
+    bos_token: str | None = Field(
+        "</s>",
+        description="Token every prompt starts with. PandaLM was trained with `</s>` in place of `<s>`; "
+        "empty: let the tokenizer add its own.",
+    )
+
+    # --- vLLM engine
+    dtype: str = Field("auto", description="Weights dtype for vLLM (auto, bfloat16, float16, float32).")
+    max_model_len: int = Field(2048, ge=64, description="Context length (PandaLM-7B: 2048).")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs to shard the model over.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Fraction of GPU memory vLLM may use.")
+    kv_cache_gib: float | None = Field(
+        None, gt=0, description="KV cache size in GiB; default on a CPU: 1, on a GPU: from gpu_memory_utilization."
+    )
+    enable_prefix_caching: bool = Field(True, description="Reuse the KV cache of shared prompt prefixes.")
+    batch_invariant: bool = Field(
+        False,
+        description="vLLM's batch-invariant mode: a verdict does not depend on what else is in the batch "
+        "(slower; needs a GPU that supports it).",
+    )
+
+    # --- remote engine
+    remote_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server, e.g. http://gpu1:8000.")
+    remote_model: str | None = Field(
+        None, description="Model name to send to the remote server; default: --model, else the server's first model."
+    )
+    remote_api_key: SecretStr | None = Field(None, description="Bearer token for the remote server.")
+    remote_timeout_s: float = Field(300.0, gt=0, description="Timeout of one remote request, in seconds.")
+    remote_max_connections: int = Field(64, ge=1, description="Connection pool size towards the remote server.")
+    remote_max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx and connection errors.")
+
+    # --- decoding
+    preset: Literal["greedy", "beam"] = Field("greedy", description="Default decoding preset.")
+    max_new_tokens: int = Field(512, ge=1, description="Default and largest number of generated tokens.")
+    repetition_penalty: float = Field(1.2, gt=0, description="Repetition penalty of the greedy preset.")
+    beam_width: int = Field(4, ge=1, description="Beams of the beam preset (PandaLM's reference: 4).")
+    truncate: bool = Field(False, description="Default of the `truncate` option.")
+
+    # --- limits
+    max_batch_items: int = Field(1000, ge=1, description="Largest number of items in one /batch.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.engine == "remote" and not self.remote_url:
+            raise ValueError("engine 'remote' needs --remote-url (PANDALM_REMOTE_URL)")
+        if self.bos_token == "":
+            self.bos_token = None
+        return self

@@ -1,0 +1,121 @@
+"""PandaLM's human-labelled test set and the agreement figures its paper reports.
+
+The metrics follow the reference's `data/compute_metrics.py`: the gold label is the annotators'
+majority vote (ties between votes go to the first annotator listed), and precision, recall and F1
+are macro-averaged over the three labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Labels as the test set writes them: 1 and 2 for the better response, 0 for a tie.
+LABELS = (0, 1, 2)
+VERDICT_LABELS = {"response1": 1, "response2": 2, "tie": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class TestItem:
+    idx: int
+    instruction: str
+    input: str
+    response1: str
+    response2: str
+    gold: int
+
+    def request(self) -> dict[str, str]:
+        return {
+            "id": str(self.idx),
+            "instruction": self.instruction,
+            "input": self.input,
+            "response1": self.response1,
+            "response2": self.response2,
+        }
+
+
+def as_text(value: Any) -> str:
+    """A few published responses are JSON booleans (`true`): judge them as the text `True`."""
+    return value if isinstance(value, str) else str(value)
+
+
+def majority_vote(*votes: int) -> int:
+    counts = Counter(votes)  # insertion-ordered, so a three-way split goes to the first annotator
+    return max(counts, key=lambda vote: counts[vote])
+
+
+def load_testset(path: Path) -> list[TestItem]:
+    return [
+        TestItem(
+            idx=int(raw["idx"]),
+            instruction=as_text(raw["instruction"]),
+            input=as_text(raw.get("input", "")),
+            response1=as_text(raw["response1"]),
+            response2=as_text(raw["response2"]),
+            gold=majority_vote(raw["annotator1"], raw["annotator2"], raw["annotator3"]),
+        )
+        for raw in json.loads(path.read_text())
+    ]
+
+
+def pandalm_label(result: Any) -> int:
+    """A label of PandaLM's published outputs (1, 2, 0, or the text `Tie`) as 0, 1 or 2."""
+    if isinstance(result, str) and result.strip().lower() == "tie":
+        return 0
+    label = int(result)
+    if label not in LABELS:
+        raise ValueError(f"unknown PandaLM label {result!r}")
+    return label
+
+
+@dataclass
+class Agreement:
+    """Agreement of predictions with the gold labels; a missing prediction (None) is always wrong."""
+
+    confusion: dict[int, Counter[int | None]] = field(default_factory=lambda: {g: Counter() for g in LABELS})
+
+    def add(self, gold: int, predicted: int | None) -> None:
+        self.confusion[gold][predicted] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(sum(row.values()) for row in self.confusion.values())
+
+    @property
+    def missing(self) -> int:
+        return sum(row[None] for row in self.confusion.values())
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.confusion[g][g] for g in LABELS) / self.total if self.total else 0.0
+
+    def per_label(self, label: int) -> tuple[float, float, float]:
+        tp = self.confusion[label][label]
+        predicted = sum(self.confusion[g][label] for g in LABELS)
+        actual = sum(self.confusion[label].values())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1
+
+    def macro(self) -> tuple[float, float, float]:
+        rows = [self.per_label(label) for label in LABELS]
+        return tuple(sum(r[i] for r in rows) / len(LABELS) for i in range(3))  # type: ignore[return-value]
+
+    def report(self) -> dict[str, Any]:
+        precision, recall, f1 = self.macro()
+        return {
+            "items": self.total,
+            "without_verdict": self.missing,
+            "accuracy": round(self.accuracy, 4),
+            "macro_precision": round(precision, 4),
+            "macro_recall": round(recall, 4),
+            "macro_f1": round(f1, 4),
+            "confusion": {
+                str(g): {("none" if p is None else str(p)): n for p, n in sorted(row.items(), key=str)}
+                for g, row in self.confusion.items()
+            },
+        }

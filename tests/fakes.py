@@ -1,0 +1,145 @@
+"""Fakes for unit and API tests: a scripted engine, a character tokenizer, a fake OpenAI server.
+
+The real engines are tested in tests/integration against real servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from pandalm_client.models import Preset
+from pandalm_serve.engines.base import EngineError, EnginePrompt, Generation, Sampling
+
+PANDALM_OUTPUT = "1\n\n### Reason: Response 1 is better.\n\n### Reference: The answer.\n"
+
+
+class CharTokenizer:
+    """One token per character; ids 0-2 are `<unk>`, `<s>`, `</s>`, as in LLaMA's tokenizer."""
+
+    unk_token = "<unk>"
+    unk_token_id = 0
+    _special: ClassVar[dict[str, int]] = {"<unk>": 0, "<s>": 1, "</s>": 2}
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        ids = [ord(c) + 3 for c in text]
+        return [1, *ids] if add_special_tokens else ids
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        return "".join(chr(i - 3) for i in ids if i > 2)
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        return self._special.get(token, self.unk_token_id)
+
+
+Reply = Callable[[EnginePrompt, Sampling], "str | Generation | Exception"]
+
+
+class FakeEngine:
+    """An engine whose outputs a test scripts; it records every prompt it is given."""
+
+    name = "fake"
+    presets: frozenset[Preset] = frozenset({"greedy", "beam"})
+    demo = False
+
+    def __init__(
+        self,
+        reply: Reply | str = PANDALM_OUTPUT,
+        *,
+        tokenizer: Any | None = None,
+        context_length: int | None = None,
+        delay_s: float = 0.0,
+        start_error: Exception | None = None,
+    ) -> None:
+        self.model_name = "fake-judge"
+        self._reply = reply
+        self.tokenizer = tokenizer
+        self.context_length = context_length
+        self.delay_s = delay_s
+        self.start_error = start_error
+        self.prompts: list[EnginePrompt] = []
+        self.samplings: list[Sampling] = []
+        self.cancelled = 0
+        self.started = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        if self.start_error is not None:
+            raise self.start_error
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def check_health(self) -> None:
+        if not self.started:
+            raise EngineError("not started", code="engine_not_ready", status=503)
+
+    async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
+        self.prompts.append(prompt)
+        self.samplings.append(sampling)
+        try:
+            await asyncio.sleep(self.delay_s)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        reply = self._reply(prompt, sampling) if callable(self._reply) else self._reply
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(reply, Generation):
+            return reply
+        return Generation(
+            text=reply, finish_reason="stop", prompt_tokens=len(prompt.text), completion_tokens=len(reply)
+        )
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible server on loopback whose answers a test scripts, one status at a time."""
+
+    def __init__(self, text: str = PANDALM_OUTPUT, *, models: bool = True) -> None:
+        self.text = text
+        self.models = models
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        # Statuses to answer before succeeding, e.g. [429, 503]; a (status, body) pair sets the body.
+        self.failures: list[int | tuple[int, str]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> FakeOpenAIServer:
+        app = web.Application()
+        app.router.add_post("/v1/completions", self._completions)
+        if self.models:
+            app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "served-judge", "max_model_len": 2048}]})
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        if self.failures:
+            failure = self.failures.pop(0)
+            status, text = failure if isinstance(failure, tuple) else (failure, "scripted failure")
+            return web.json_response({"error": {"message": text}}, status=status, headers={"Retry-After": "0"})
+        return web.json_response(
+            {
+                "choices": [{"index": 0, "text": self.text, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 300, "completion_tokens": 20},
+            }
+        )
