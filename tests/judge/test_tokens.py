@@ -41,7 +41,9 @@ def test_unknown_bos_token_is_refused_at_start(llama_tokenizer: LlamaTokenizer) 
         PromptEncoder(llama_tokenizer, "<|begin_of_text|>")
 
 
-def fit(r1: str, r2: str, *, context: int = 600, new: int = 100, truncate: bool = True) -> tuple[str, list[int], list[str]]:
+def fit(
+    r1: str, r2: str, *, context: int = 600, new: int = 100, truncate: bool = True
+) -> tuple[str, list[int], list[str]]:
     fitted = fit_prompt(
         PromptEncoder(CharTokenizer(), "</s>"), "Do it.", "", r1, r2,
         context_length=context, max_new_tokens=new, truncate=truncate,
@@ -57,7 +59,7 @@ def test_a_prompt_that_fits_is_untouched() -> None:
 
 def test_exactly_full_context_fits() -> None:
     base = len(build_prompt("Do it.", "", "", "")) + 1
-    text, ids, _ = fit("a" * (500 - base), "", truncate=False)
+    _, ids, _ = fit("a" * (500 - base), "", truncate=False)
     assert len(ids) == 500
 
 

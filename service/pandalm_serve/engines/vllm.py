@@ -63,13 +63,20 @@ class VLLMEngine:
         self.demo = is_demo_model(model)
         if self.demo:
             self._demo_regex = json.loads((Path(model) / MARKER_FILE).read_text())["output_regex"]
-        if s.batch_invariant:
-            # vLLM reads this switch from the environment, in this process and its engine process.
-            os.environ["VLLM_BATCH_INVARIANT"] = "1"
 
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
+
+        if s.batch_invariant:
+            if current_platform.is_cpu():
+                # vLLM 0.32's CPU build crashes while warming up in this mode.
+                raise EngineError(
+                    "batch_invariant needs a GPU: vLLM's CPU build does not support it; unset --batch-invariant",
+                    code="bad_configuration",
+                )
+            # vLLM reads this switch from the environment, in this process and its engine process.
+            os.environ["VLLM_BATCH_INVARIANT"] = "1"
 
         kv_cache_gib = s.kv_cache_gib
         if kv_cache_gib is None and current_platform.is_cpu():

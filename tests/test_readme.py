@@ -1,0 +1,32 @@
+"""The README is the front door: it must stay true to the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pandalm_serve.app import create_app
+from pandalm_serve.settings import Settings
+from tests.fakes import FakeEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    documented = set(re.findall(r"`PANDALM_([A-Z_]+)`", README))
+    assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_every_endpoint_is_documented() -> None:
+    app = create_app(Settings(), engine=FakeEngine())  # type: ignore[arg-type]
+    paths = {r.path for r in app.routes if not r.path.startswith(("/docs", "/redoc", "/openapi"))}  # type: ignore[attr-defined]
+    for path in paths:
+        assert f"`{path}`" in README or f"`GET {path}`" in README or f"`POST {path}`" in README, path
+
+
+def test_quickstart_commands_exist_and_ci_runs_the_test_command() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^serve:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make serve" in README and "make test" in README
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
