@@ -32,3 +32,8 @@ def test_invalid_value_is_refused_with_the_setting_named() -> None:
     )
     assert result.returncode != 0
     assert "preset" in result.stderr
+
+
+def test_beam_default_on_the_remote_engine_is_refused() -> None:
+    with pytest.raises(ValueError, match="no beam search"):
+        load_settings(["--engine", "remote", "--remote-url", "http://127.0.0.1:1", "--preset", "beam"])

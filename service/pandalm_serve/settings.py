@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.engine == "remote" and not self.remote_url:
             raise ValueError("engine 'remote' needs --remote-url (PANDALM_REMOTE_URL)")
+        if self.engine == "remote" and self.preset == "beam":
+            raise ValueError("the remote engine has no beam search: use --preset greedy, or --engine vllm")
         if self.bos_token == "":
             self.bos_token = None
         return self

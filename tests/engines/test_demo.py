@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from transformers import AutoConfig, AutoTokenizer
+
+from pandalm_serve.engines.demo import DEMO_OUTPUT_REGEX, MARKER_FILE, ensure_demo_model, is_demo_model
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_demo_judge_is_built_deterministically_offline(tmp_path: Path) -> None:
+    first = ensure_demo_model(tmp_path / "a")
+    second = ensure_demo_model(tmp_path / "b")
+    assert is_demo_model(first) and digest(first) == digest(second)
+    assert ensure_demo_model(tmp_path / "a") == first  # cached: not rebuilt
+
+    config = AutoConfig.from_pretrained(first)
+    assert config.model_type == "llama"
+    assert config.hidden_size // config.num_attention_heads == 64  # vLLM's CPU attention refuses 16
+    tokenizer = AutoTokenizer.from_pretrained(first)
+    assert len(tokenizer) == 1000
+    assert tokenizer.convert_tokens_to_ids(["<unk>", "<s>", "</s>"]) == [0, 1, 2]
+    assert json.loads((first / MARKER_FILE).read_text())["output_regex"] == DEMO_OUTPUT_REGEX
