@@ -11,56 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import signal
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-STARTUP_TIMEOUT_S = 600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def load_pairs(testset: Path | None, count: int) -> list[dict[str, str]]:
-    if testset is None:
-        return [
-            {
-                "instruction": f"Summarise point {i}.",
-                "input": "",
-                "response1": f"Point {i} is short.",
-                "response2": "No.",
-            }
-            for i in range(count)
-        ]
-    raw = json.loads(testset.read_text())[:count]
-    text = lambda v: v if isinstance(v, str) else str(v)  # noqa: E731 - a few responses are JSON booleans
-    return [{k: text(item[k]) for k in ("instruction", "input", "response1", "response2")} for item in raw]
-
-
-async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.5)
-    raise RuntimeError("the service did not become ready; see its log")
+from _service import client_session, load_pairs, service, wait_ready
 
 
 async def run_batch(session: aiohttp.ClientSession, url: str, pairs: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -97,11 +55,8 @@ async def measure(
     }
     rates: dict[str, list[float]] = {name: [] for name in ways}
     tokens: dict[str, list[int]] = {name: [] for name in ways}
-    timeout = aiohttp.ClientTimeout(total=3600)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as session:
-        await wait_ready(session, url, proc)
-        async with session.get(f"{url}/info") as response:
-            info = await response.json()
+    async with client_session() as session:
+        info = await wait_ready(session, url, proc)
         print(f"model {info['model']} (demo: {info['demo']}), engine {info['engine']}")
         print(f"{len(pairs)} pairs, {rounds} rounds")
         await run_batch(session, url, pairs[:8])  # warm-up
@@ -133,30 +88,9 @@ def main() -> None:
     parser.add_argument("serve_args", nargs="*", help="extra pandalm-serve flags, after --")
     args = parser.parse_args()
 
-    port = free_port()
-    log_fd, log_name = tempfile.mkstemp(prefix="pandalm-bench-", suffix=".log")
-    command = [
-        sys.executable,
-        "-m",
-        "pandalm_serve.cli",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *args.serve_args,
-    ]
-    with os.fdopen(log_fd, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            pairs = load_pairs(args.testset, args.pairs)
-            asyncio.run(measure(f"http://127.0.0.1:{port}", proc, pairs, args.rounds, args.sequential))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            print(f"service log: {log_name}")
+    with service(args.serve_args) as (url, proc):
+        pairs = load_pairs(args.testset, args.pairs)
+        asyncio.run(measure(url, proc, pairs, args.rounds, args.sequential))
 
 
 if __name__ == "__main__":

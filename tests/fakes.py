@@ -34,6 +34,11 @@ class CharTokenizer:
     def convert_tokens_to_ids(self, token: str) -> int:
         return self._special.get(token, self.unk_token_id)
 
+    all_special_ids: ClassVar[list[int]] = [0, 1, 2]
+
+    def get_vocab(self) -> dict[str, int]:
+        return {**self._special, **{chr(c): c + 3 for c in range(32, 127)}, "\n": ord("\n") + 3}
+
 
 Reply = Callable[[EnginePrompt, Sampling], "str | Generation | Exception"]
 
@@ -106,6 +111,8 @@ class FakeOpenAIServer:
         self.headers: list[dict[str, str]] = []
         # Statuses to answer before succeeding, e.g. [429, 503]; a (status, body) pair sets the body.
         self.failures: list[int | tuple[int, str]] = []
+        # Top log-probabilities of the first position, returned when a request asks for logprobs.
+        self.top_logprobs: dict[str, float] | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -137,9 +144,11 @@ class FakeOpenAIServer:
             failure = self.failures.pop(0)
             status, text = failure if isinstance(failure, tuple) else (failure, "scripted failure")
             return web.json_response({"error": {"message": text}}, status=status, headers={"Retry-After": "0"})
-        return web.json_response(
-            {
-                "choices": [{"index": 0, "text": self.text, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 300, "completion_tokens": 20},
+        choice: dict[str, Any] = {"index": 0, "text": self.text, "finish_reason": "stop"}
+        if body.get("logprobs") and self.top_logprobs is not None:
+            choice["logprobs"] = {
+                "tokens": [self.text[0]],
+                "token_logprobs": [-0.1],
+                "top_logprobs": [self.top_logprobs],
             }
-        )
+        return web.json_response({"choices": [choice], "usage": {"prompt_tokens": 300, "completion_tokens": 20}})

@@ -10,6 +10,9 @@ from .models import (
     ErrorResponse,
     InfoResponse,
     JudgeOptions,
+    LabelProbabilities,
+    OrderResult,
+    ResultWarning,
     Usage,
 )
 
@@ -25,6 +28,9 @@ __all__ = [
     "ErrorResponse",
     "InfoResponse",
     "JudgeOptions",
+    "LabelProbabilities",
+    "OrderResult",
+    "ResultWarning",
     "Usage",
     "__version__",
 ]

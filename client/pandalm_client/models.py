@@ -10,6 +10,8 @@ Verdict = Literal["response1", "response2", "tie"]
 Status = Literal["ok", "unparsed", "error"]
 Preset = Literal["greedy", "beam"]
 FinishReason = Literal["stop", "length"]
+Mode = Literal["full", "verdict"]
+Order = Literal["original", "swapped"]
 
 
 class _Strict(BaseModel):
@@ -32,6 +34,21 @@ class JudgeOptions(_Strict):
         None,
         description="When the prompt is too long for the model, shorten the two responses to fit "
         "(and say so in `warnings`) instead of failing the item.",
+    )
+    mode: Mode | None = Field(
+        None,
+        description="`full`: label, reason and reference; `verdict`: the label alone, generating as few "
+        "tokens as possible (PandaLM writes its label first).",
+    )
+    swap: bool | None = Field(
+        None,
+        description="Judge both orders, (1, 2) and (2, 1), concurrently and reconcile them: agreeing orders "
+        "give the verdict, disagreeing ones a tie marked inconsistent. Cancels PandaLM's position bias.",
+    )
+    neutralize_headers: bool | None = Field(
+        None,
+        description="Defuse PandaLM's own section headers (`### Evaluation:` and the like) found inside the "
+        "responses before judging. Changes the prompt PandaLM was trained on, so it is off by default.",
     )
 
 
@@ -56,6 +73,33 @@ class BatchRequest(_Strict):
 class Usage(BaseModel):
     prompt_tokens: int | None = Field(None, description="Tokens in the prompt, where the engine reports them.")
     completion_tokens: int | None = Field(None, description="Tokens the judge generated.")
+
+
+class LabelProbabilities(BaseModel):
+    """Probability of each label at the label position, normalised over the three labels."""
+
+    response1: float
+    response2: float
+    tie: float
+
+
+class ResultWarning(BaseModel):
+    code: str = Field(
+        description="`section_header`, `judge_directive`, `headers_neutralized`, `input_truncated`, "
+        "`output_cut_off` or `no_probabilities`."
+    )
+    message: str
+
+
+class OrderResult(BaseModel):
+    """One of the two orders judged with `swap`, its labels mapped back to the request's positions."""
+
+    order: Order = Field(description="`original`: (response1, response2); `swapped`: (response2, response1).")
+    verdict: Verdict | None = Field(description="This order's verdict, in the request's positions.")
+    status: Literal["ok", "unparsed"]
+    raw: str
+    probabilities: LabelProbabilities | None = None
+    finish_reason: FinishReason
 
 
 class ErrorBody(BaseModel):
@@ -86,12 +130,22 @@ class CompareResult(BaseModel):
     model: str | None = Field(None, description="The model that judged.")
     template_version: str | None = Field(None, description="Version of the prompt template used.")
     preset: Preset | None = Field(None, description="The decoding preset used.")
+    mode: Mode | None = Field(None, description="`full` or `verdict`.")
+    probabilities: LabelProbabilities | None = Field(
+        None,
+        description="Probability of each label from the judge's log-probabilities (averaged over both orders "
+        "with `swap`); null when the engine cannot give them (see `warnings`).",
+    )
+    consistent: bool | None = Field(
+        None, description="With `swap`: whether both orders agreed; null without `swap` or when unparsed."
+    )
+    orders: list[OrderResult] | None = Field(None, description="With `swap`: the two orders, each on its own.")
     finish_reason: FinishReason | None = Field(
         None, description="`length` when the generation was cut off at `max_new_tokens`."
     )
     usage: Usage = Field(default_factory=Usage)
     latency_ms: float | None = Field(None, description="Time spent judging this item.")
-    warnings: list[str] = Field(default_factory=list, description="Anything the caller should know.")
+    warnings: list[ResultWarning] = Field(default_factory=list, description="Anything the caller should know.")
     error: ErrorBody | None = Field(None, description="Why the item was not judged, when `status` is `error`.")
 
 
@@ -101,6 +155,7 @@ class BatchSummary(BaseModel):
     tie: int = 0
     unparsed: int = 0
     error: int = 0
+    inconsistent: int = Field(0, description="Items judged with `swap` whose two orders disagreed (counted as ties).")
 
 
 class BatchResult(BaseModel):
@@ -116,6 +171,9 @@ class StreamSummary(BaseModel):
 
 class DecodingInfo(BaseModel):
     preset: Preset
+    mode: Mode
+    swap: bool
+    neutralize_headers: bool
     max_new_tokens: int
     repetition_penalty: float
     beam_width: int

@@ -32,7 +32,7 @@ class Metrics:
         )
         self.generated_tokens = Histogram(
             "pandalm_generated_tokens",
-            "Tokens generated for one pair.",
+            "Tokens generated for one pair (both orders with swap).",
             buckets=_TOKEN_BUCKETS,
             registry=self.registry,
         )
@@ -47,19 +47,34 @@ class Metrics:
             ["endpoint", "code"],
             registry=self.registry,
         )
+        self.swap_inconsistent = Counter(
+            "pandalm_swap_inconsistent_total",
+            "Pairs judged in both orders whose two verdicts disagreed (reported as ties).",
+            registry=self.registry,
+        )
+        self.result_warnings = Counter(
+            "pandalm_result_warnings_total",
+            "Warnings attached to results, by code (section_header, judge_directive, input_truncated, ...).",
+            ["code"],
+            registry=self.registry,
+        )
         self.engine_ready = Gauge(
             "pandalm_engine_ready", "1 when the engine is loaded and answering.", registry=self.registry
         )
 
-    def observe_result(self, result: CompareResult, generation: Generation | None) -> None:
+    def observe_result(self, result: CompareResult, generations: list[Generation]) -> None:
         outcome = result.verdict if result.status == "ok" and result.verdict else result.status
         self.judgements.labels(outcome=outcome).inc()
         if result.latency_ms is not None:
             self.judge_latency.observe(result.latency_ms / 1000)
-        if generation is not None:
+        if result.consistent is False:
+            self.swap_inconsistent.inc()
+        for warning in result.warnings:
+            self.result_warnings.labels(code=warning.code).inc()
+        if generations:
+            self.generated_tokens.observe(sum(g.completion_tokens or 0 for g in generations))
+        for generation in generations:
             if generation.prompt_tokens is not None:
                 self.prompt_tokens.inc(generation.prompt_tokens)
-            if generation.completion_tokens is not None:
-                self.generated_tokens.observe(generation.completion_tokens)
             if generation.finish_reason == "length":
                 self.truncated_outputs.inc()

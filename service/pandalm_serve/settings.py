@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     repetition_penalty: float = Field(1.2, gt=0, description="Repetition penalty of the greedy preset.")
     beam_width: int = Field(4, ge=1, description="Beams of the beam preset (PandaLM's reference: 4).")
     truncate: bool = Field(False, description="Default of the `truncate` option.")
+    mode: Literal["full", "verdict"] = Field("full", description="Default of the `mode` option.")
+    swap: bool = Field(False, description="Default of the `swap` option (judge both orders).")
+    neutralize_headers: bool = Field(False, description="Default of the `neutralize_headers` option.")
 
     # --- limits
     max_batch_items: int = Field(1000, ge=1, description="Largest number of items in one /batch.")

@@ -41,7 +41,7 @@ def test_failed_engine_start_makes_the_process_unhealthy(make_client: MakeClient
 
 
 def test_info_describes_model_decoding_template_and_limits(make_client: MakeClient) -> None:
-    client = make_client(max_new_tokens=256, max_batch_items=50, beam_width=3)
+    client = make_client(max_new_tokens=256, max_batch_items=50, beam_width=3, swap=True)
     info = client.get("/info").json()
     assert info["model"] == "fake-judge"
     assert info["engine"] == "fake"
@@ -49,6 +49,9 @@ def test_info_describes_model_decoding_template_and_limits(make_client: MakeClie
     assert info["template_version"] == TEMPLATE_VERSION
     assert info["decoding"] == {
         "preset": "greedy",
+        "mode": "full",
+        "swap": True,
+        "neutralize_headers": False,
         "max_new_tokens": 256,
         "repetition_penalty": 1.2,
         "beam_width": 3,
@@ -62,9 +65,12 @@ def test_info_describes_model_decoding_template_and_limits(make_client: MakeClie
 def test_metrics_count_judgements_by_outcome(client: TestClient) -> None:
     client.post("/compare", json=PAIR)
     client.post("/batch", json={"items": [PAIR, PAIR]})
+    client.post("/compare", json={"instruction": "no responses"})
     text = client.get("/metrics").text
     assert 'pandalm_judgements_total{outcome="response1"} 3.0' in text
     assert 'pandalm_http_requests_total{code="200",endpoint="/compare"} 1.0' in text
+    assert 'pandalm_http_requests_total{code="422",endpoint="/compare"} 1.0' in text
+    assert 'pandalm_http_requests_total{code="200",endpoint="/batch"} 1.0' in text
     assert "pandalm_engine_ready 1.0" in text
 
 

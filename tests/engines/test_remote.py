@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 import pytest
 
-from pandalm_serve.engines.base import EngineError, EnginePrompt, Sampling
+from pandalm_serve.engines.base import EngineError, EnginePrompt, LabelCandidates, Sampling
 from pandalm_serve.engines.remote import RemoteEngine
 from pandalm_serve.errors import PromptTooLongError
 from pandalm_serve.settings import PANDALM_7B, Settings
 from tests.fakes import PANDALM_OUTPUT, FakeOpenAIServer
 
 GREEDY = Sampling(preset="greedy", max_new_tokens=77, repetition_penalty=1.2, beam_width=4)
+WITH_LABELS = Sampling(
+    preset="greedy",
+    max_new_tokens=3,
+    repetition_penalty=1.2,
+    beam_width=4,
+    stop=("\n",),
+    labels=LabelCandidates(token_ids=None, texts=("1", "2", "Tie")),
+)
 
 
 @pytest.fixture
@@ -118,3 +127,38 @@ async def test_unreachable_server_fails_to_start() -> None:
             await engine.start()
     finally:
         await engine.stop()
+
+
+async def test_label_logprobs_from_the_completion_logprobs(server: FakeOpenAIServer) -> None:
+    server.top_logprobs = {
+        "1": math.log(0.5),
+        " 2": math.log(0.2),
+        "T": math.log(0.05),
+        "Tie": math.log(0.05),
+        "The": math.log(0.15),
+    }
+    engine = await started(server.url)
+    try:
+        generation = await engine.generate(EnginePrompt("p"), WITH_LABELS, "r")
+    finally:
+        await engine.stop()
+    assert server.requests[0]["logprobs"] == 5
+    assert server.requests[0]["stop"] == ["\n"]
+    assert generation.label_logprobs == pytest.approx((math.log(0.5), math.log(0.2), math.log(0.1)))
+    assert generation.logprobs_note is None
+
+
+async def test_missing_label_or_missing_logprobs_is_said_plainly(server: FakeOpenAIServer) -> None:
+    engine = await started(server.url)
+    try:
+        server.top_logprobs = {"1": -0.1, "2": -3.0}
+        partial = await engine.generate(EnginePrompt("p"), WITH_LABELS, "r")
+        server.top_logprobs = None
+        none = await engine.generate(EnginePrompt("p"), WITH_LABELS, "r")
+    finally:
+        await engine.stop()
+    assert partial.label_logprobs is not None
+    assert partial.label_logprobs[:2] == pytest.approx((-0.1, -3.0)) and partial.label_logprobs[2] is None
+    assert partial.logprobs_note and "Tie" in partial.logprobs_note
+    assert none.label_logprobs is None
+    assert none.logprobs_note and "no log-probabilities" in none.logprobs_note

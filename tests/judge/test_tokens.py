@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import string
-
 import pytest
 from transformers import LlamaTokenizer
 
@@ -9,17 +7,6 @@ from pandalm_serve.errors import PromptTooLongError, ServiceError
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.judge.tokens import PromptEncoder, _share, fit_prompt
 from tests.fakes import CharTokenizer
-
-
-@pytest.fixture(scope="module")
-def llama_tokenizer() -> LlamaTokenizer:
-    """A LLaMA-style tokenizer: `<unk>`, `<s>`, `</s>` at 0, 1, 2, adding `<s>` to every text."""
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
-    for piece in ["▁", *string.ascii_letters, *string.digits, *string.punctuation]:
-        vocab.setdefault(piece, len(vocab))
-    for byte in range(256):
-        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
-    return LlamaTokenizer(vocab=vocab, merges=[], add_bos_token=True)
 
 
 def test_prompt_ids_start_with_eos_as_pandalm_was_trained(llama_tokenizer: LlamaTokenizer) -> None:
@@ -48,7 +35,7 @@ def fit(
         PromptEncoder(CharTokenizer(), "</s>"), "Do it.", "", r1, r2,
         context_length=context, max_new_tokens=new, truncate=truncate,
     )  # fmt: skip
-    return fitted.text, fitted.token_ids, fitted.warnings
+    return fitted.text, fitted.token_ids, [w.message for w in fitted.warnings]
 
 
 def test_a_prompt_that_fits_is_untouched() -> None:

@@ -42,6 +42,9 @@ async def info(services: ServicesDep) -> InfoResponse:
         bos_token=s.bos_token if engine.tokenizer is not None else None,
         decoding=DecodingInfo(
             preset=s.preset,
+            mode=s.mode,
+            swap=s.swap,
+            neutralize_headers=s.neutralize_headers,
             max_new_tokens=s.max_new_tokens,
             repetition_penalty=s.repetition_penalty,
             beam_width=s.beam_width,

@@ -19,11 +19,21 @@ class EnginePrompt:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelCandidates:
+    """Tokens whose log-probabilities the judge wants at the first generated position."""
+
+    token_ids: tuple[int, ...] | None  # for engines that tokenize like the judge (vLLM)
+    texts: tuple[str, ...]  # for engines that only see text (remote): each label's text
+
+
+@dataclass(frozen=True, slots=True)
 class Sampling:
     preset: Preset
     max_new_tokens: int
     repetition_penalty: float
     beam_width: int
+    stop: tuple[str, ...] = ()
+    labels: LabelCandidates | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,11 @@ class Generation:
     finish_reason: FinishReason
     prompt_tokens: int | None
     completion_tokens: int | None
+    # Log-probability of each of `Sampling.labels` at the first generated position (None: not among
+    # what the engine returned); the whole field is None when the engine could not give them,
+    # and `logprobs_note` says why.
+    label_logprobs: tuple[float | None, ...] | None = None
+    logprobs_note: str | None = None
 
 
 class EngineError(ServiceError):

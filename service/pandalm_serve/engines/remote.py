@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from typing import Any
 
@@ -26,6 +27,8 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 10.0
 _CONTEXT_HINTS = ("context length", "maximum context", "too long", "max_model_len")
+# Top log-probabilities asked for at each position: the most OpenAI's completions API allows.
+_TOP_LOGPROBS = 5
 
 
 class RemoteEngine:
@@ -96,13 +99,17 @@ class RemoteEngine:
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         if self._session is None:
             raise EngineError("the remote engine is not started", code="engine_not_ready", status=503)
-        body = {
+        body: dict[str, Any] = {
             "model": self.model_name,
             "prompt": prompt.text if prompt.token_ids is None else prompt.token_ids,
             "max_tokens": sampling.max_new_tokens,
             "temperature": 0.0,
             "repetition_penalty": sampling.repetition_penalty,  # a vLLM extension; others ignore it
         }
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if sampling.labels is not None:
+            body["logprobs"] = _TOP_LOGPROBS
         data = await self._post("/v1/completions", body, request_id)
         try:
             choice = data["choices"][0]
@@ -113,11 +120,16 @@ class RemoteEngine:
                 "the remote server's answer is not an OpenAI completion", code="remote_bad_response"
             ) from exc
         finish_reason = choice.get("finish_reason")
+        label_logprobs, note = None, None
+        if sampling.labels is not None:
+            label_logprobs, note = _label_logprobs(choice.get("logprobs"), sampling.labels.texts)
         return Generation(
             text=text,
             finish_reason="length" if finish_reason == "length" else "stop",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
+            label_logprobs=label_logprobs,
+            logprobs_note=note,
         )
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str) -> Any:
@@ -149,6 +161,32 @@ class RemoteEngine:
             code="remote_unavailable",
             status=503 if "HTTP 429" in problem or "HTTP 503" in problem else 502,
         )
+
+
+def _label_logprobs(logprobs: Any, labels: tuple[str, ...]) -> tuple[tuple[float | None, ...] | None, str | None]:
+    """Each label's log-probability at the first position, from the completion's top log-probabilities.
+
+    Without the server's tokenizer, a token counts for a label when its text (less leading spaces)
+    starts the label: `T` and `Tie` for `Tie`, their probabilities added. A label outside the top
+    entries gets None (no probability mass).
+    """
+    try:
+        top = logprobs["top_logprobs"][0]
+    except (KeyError, IndexError, TypeError):
+        return None, "the remote server returned no log-probabilities, so there are no probabilities"
+    if not isinstance(top, dict):
+        return None, "the remote server's log-probabilities are not in the completions format"
+    values: list[float | None] = []
+    for label in labels:
+        matches = [lp for token, lp in top.items() if token.lstrip() and label.startswith(token.lstrip())]
+        values.append(math.log(sum(math.exp(lp) for lp in matches)) if matches else None)
+    missing = [label for label, v in zip(labels, values, strict=True) if v is None]
+    note = (
+        f"label(s) {', '.join(missing)} not among the remote server's top {_TOP_LOGPROBS} tokens: taken as 0"
+        if missing
+        else None
+    )
+    return tuple(values), note
 
 
 def _rejected(status: int, text: str) -> Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pandalm_client.models import JudgeOptions, Preset
+from pandalm_client.models import JudgeOptions, Mode, Preset
 
 from ..errors import InvalidOptionError
 from ..settings import Settings
@@ -15,6 +15,9 @@ class ResolvedOptions:
     preset: Preset
     max_new_tokens: int
     truncate: bool
+    mode: Mode
+    swap: bool
+    neutralize_headers: bool
 
 
 def resolve_options(settings: Settings, presets: frozenset[Preset], *layers: JudgeOptions | None) -> ResolvedOptions:
@@ -23,6 +26,9 @@ def resolve_options(settings: Settings, presets: frozenset[Preset], *layers: Jud
         "preset": settings.preset,
         "max_new_tokens": settings.max_new_tokens,
         "truncate": settings.truncate,
+        "mode": settings.mode,
+        "swap": settings.swap,
+        "neutralize_headers": settings.neutralize_headers,
     }
     for layer in layers:
         if layer is not None:

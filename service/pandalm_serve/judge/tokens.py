@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pandalm_client.models import ResultWarning
+
 from ..errors import PromptTooLongError, ServiceError
 from .prompt import build_prompt, clean_response
 
@@ -49,7 +51,7 @@ class PromptEncoder:
 class FittedPrompt:
     text: str
     token_ids: list[int]
-    warnings: list[str]
+    warnings: list[ResultWarning]
 
 
 def fit_prompt(
@@ -62,11 +64,13 @@ def fit_prompt(
     context_length: int,
     max_new_tokens: int,
     truncate: bool,
+    names: tuple[str, str] = ("response1", "response2"),
 ) -> FittedPrompt:
     """Build and tokenize the prompt, leaving `max_new_tokens` of room for the answer.
 
     When it does not fit: with `truncate`, cut the ends of the responses (the longer one first)
-    and say so in the warnings; otherwise raise `PromptTooLongError` with the counts.
+    and say so in the warnings; otherwise raise `PromptTooLongError` with the counts. `names` are
+    what the warnings call the two responses (the request's names, whichever order they are in).
     """
     text = build_prompt(instruction, input, response1, response2)
     ids = encoder.encode(text)
@@ -95,8 +99,11 @@ def fit_prompt(
         ids = encoder.encode(text)
         if len(ids) <= budget:
             warnings = [
-                f"{name} was truncated from {len(full)} to {keep} tokens to fit the model's context"
-                for name, full, keep in (("response1", r1, keep1), ("response2", r2, keep2))
+                ResultWarning(
+                    code="input_truncated",
+                    message=f"{name} was truncated from {len(full)} to {keep} tokens to fit the model's context",
+                )
+                for name, full, keep in ((names[0], r1, keep1), (names[1], r2, keep2))
                 if keep < len(full)
             ]
             return FittedPrompt(text, ids, warnings)

@@ -1,0 +1,67 @@
+"""What verdict-only mode and swap cost: the same batch judged in `full` and `verdict` mode, with and without swap.
+
+    .venv/bin/python benchmarks/judge_modes.py --testset ../shared/data/pandalm/testset-v1.json
+
+Starts `pandalm-serve` (by default vLLM with the demo judge on the CPU; pass `-- --model DIR` for a
+real one), sends the same pairs as one /batch in each of the four configurations, alternating over
+several rounds so machine noise hits all of them, and prints the medians of pairs per second and the
+mean generated tokens per pair (both orders counted with swap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from _service import client_session, load_pairs, service, wait_ready
+
+CONFIGURATIONS = {
+    "full": {"mode": "full", "swap": False},
+    "verdict": {"mode": "verdict", "swap": False},
+    "full + swap": {"mode": "full", "swap": True},
+    "verdict + swap": {"mode": "verdict", "swap": True},
+}
+
+
+async def measure(url: str, proc: subprocess.Popen[bytes], pairs: list[dict[str, str]], rounds: int) -> None:
+    rates: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+    tokens: dict[str, list[int]] = {name: [] for name in CONFIGURATIONS}
+    async with client_session() as session:
+        info = await wait_ready(session, url, proc)
+        print(f"model {info['model']} (demo: {info['demo']}), engine {info['engine']}; {len(pairs)} pairs")
+        for r in range(rounds):
+            for name, options in CONFIGURATIONS.items():
+                started = time.perf_counter()
+                async with session.post(f"{url}/batch", json={"items": pairs, "options": options}) as response:
+                    response.raise_for_status()
+                    results = (await response.json())["results"]
+                elapsed = time.perf_counter() - started
+                assert all(res["status"] == "ok" for res in results), [r for r in results if r["status"] != "ok"][:1]
+                rates[name].append(len(pairs) / elapsed)
+                tokens[name] += [res["usage"]["completion_tokens"] for res in results]
+                print(f"  round {r + 1}: {name:<15} {len(pairs) / elapsed:8.1f} pairs/s")
+    print("medians over rounds:")
+    print(f"  {'configuration':<15} {'pairs/s':>8} {'vs full':>8} {'tokens/pair':>12}")
+    base = statistics.median(rates["full"])
+    for name in CONFIGURATIONS:
+        rate = statistics.median(rates[name])
+        print(f"  {name:<15} {rate:8.1f} {rate / base:7.2f}x {statistics.mean(tokens[name]):12.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--testset", type=Path, help="PandaLM's testset-v1.json (default: synthetic pairs)")
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("serve_args", nargs="*", help="extra pandalm-serve flags, after --")
+    args = parser.parse_args()
+    with service(args.serve_args) as (url, proc):
+        asyncio.run(measure(url, proc, load_pairs(args.testset, args.pairs), args.rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Text inside a response that can steer the judge: PandaLM's own section headers, and words addressed to the judge."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pandalm_client.models import ResultWarning
+
+# A line starting like one of PandaLM's sections. The model reads these as structure, so a
+# response containing `### Evaluation:\n1` can pose as the judge's own answer.
+_HEADER = re.compile(
+    r"^(?P<hashes>[ \t]*#{2,}[ \t]*)(?P<name>instruction|input|response[ \t]*[12]|evaluation|reason|reference)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+# Phrases that address whoever judges the text rather than the task. Each must be unlikely in an
+# ordinary answer: none fires on PandaLM's published test set (tests/judge/test_injection.py).
+_DIRECTIVES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all)\b[^.\n]{0,20}"
+        r"\b(instructions?|prompts?|rules|directions)\b",
+        r"\b(you are|you're|act as|as) (an? |the )?(impartial |fair |strict )?(ai )?(judge|evaluator|grader|"
+        r"assessor|reviewer)\b",
+        r"\b(dear|attention|note to (the)?) ?(judge|evaluator|grader|assessor|reviewer)s?\b",
+        r"\b(judge|evaluator|grader|assessor|reviewer)s?\b[^.\n]{0,40}\b(must|should|will|shall)\b[^.\n]{0,40}"
+        r"\b(choose|pick|select|prefer|rate|score|output|answer|favou?r)\b",
+        r"\b(choose|pick|select|prefer|output|rate|favou?r)\b[^.\n]{0,20}\b(response|answer|output) ?(1|2|one|two)\b",
+        r"\b(response|answer|output) ?(1|2|one|two) is (clearly |definitely |obviously )?(the )?(better|best|"
+        r"superior|winner|preferred|correct one)\b",
+        r"\b(this|my) (response|answer) (is|should be (rated|judged|scored) as) (the )?(better|best|superior|winner)\b",
+    )
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    text: str
+    warnings: list[ResultWarning]
+
+
+def screen(name: str, text: str, *, neutralize: bool) -> Screened:
+    """Warn about headers and judge-directed text in one response; defuse the headers if asked."""
+    warnings: list[ResultWarning] = []
+    headers = sorted({m.group("name").strip().title() for m in _HEADER.finditer(text)})
+    if headers:
+        found = ", ".join(f"'### {h}:'" for h in headers)
+        warnings.append(
+            ResultWarning(
+                code="section_header",
+                message=f"{name} contains PandaLM's own section header(s) {found}, which can change the verdict",
+            )
+        )
+        if neutralize:
+            # Dropping the hashes keeps the words but no longer looks like the prompt's structure.
+            text, count = _HEADER.subn(lambda m: m.group(0)[len(m.group("hashes")) :], text)
+            warnings.append(
+                ResultWarning(
+                    code="headers_neutralized",
+                    message=f"removed the '#' marks of {count} section header(s) in {name} before judging",
+                )
+            )
+    for pattern in _DIRECTIVES:
+        match = pattern.search(text)
+        if match:
+            warnings.append(
+                ResultWarning(
+                    code="judge_directive",
+                    message=f"{name} contains text addressed to the judge ({match.group(0)!r}), "
+                    "which can change the verdict",
+                )
+            )
+            break
+    return Screened(text, warnings)
