@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -18,6 +19,15 @@ from pathlib import Path
 import aiohttp
 
 STARTUP_TIMEOUT_S = 600
+
+
+def benchmark_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: which pairs, how many, how many rounds."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--testset", type=Path, help="PandaLM's testset-v1.json (default: synthetic pairs)")
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser
 
 
 def client_session() -> aiohttp.ClientSession:

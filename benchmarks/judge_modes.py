@@ -10,14 +10,12 @@ mean generated tokens per pair (both orders counted with swap).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
-from _service import client_session, load_pairs, service, wait_ready
+from _service import benchmark_parser, client_session, load_pairs, service, wait_ready
 
 CONFIGURATIONS = {
     "full": {"mode": "full", "swap": False},
@@ -53,10 +51,7 @@ async def measure(url: str, proc: subprocess.Popen[bytes], pairs: list[dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--testset", type=Path, help="PandaLM's testset-v1.json (default: synthetic pairs)")
-    parser.add_argument("--pairs", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("serve_args", nargs="*", help="extra pandalm-serve flags, after --")
     args = parser.parse_args()
     with service(args.serve_args) as (url, proc):

@@ -9,16 +9,14 @@ all of them, and prints medians. Without --testset the pairs are synthetic.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _service import client_session, load_pairs, service, wait_ready
+from _service import benchmark_parser, client_session, load_pairs, service, wait_ready
 
 
 async def run_batch(session: aiohttp.ClientSession, url: str, pairs: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -80,10 +78,7 @@ async def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--testset", type=Path, help="PandaLM's testset-v1.json (default: synthetic pairs)")
-    parser.add_argument("--pairs", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--sequential", type=int, default=20, help="pairs judged one at a time per round")
     parser.add_argument("serve_args", nargs="*", help="extra pandalm-serve flags, after --")
     args = parser.parse_args()

@@ -11,14 +11,13 @@ generation: the probe measured no faster.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from _service import load_pairs
+from _service import benchmark_parser, load_pairs
 
 from pandalm_serve.engines.demo import DEMO_OUTPUT_REGEX, ensure_demo_model
 from pandalm_serve.judge.labels import label_tokens
@@ -86,10 +85,7 @@ async def measure(model: Path, pairs: list[dict[str, str]], rounds: int) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--testset", type=Path, help="PandaLM's testset-v1.json (default: synthetic pairs)")
-    parser.add_argument("--pairs", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "pandalm-serve")
     args = parser.parse_args()
     model = ensure_demo_model(args.cache_dir)
