@@ -133,8 +133,8 @@ async def test_label_logprobs_from_the_completion_logprobs(server: FakeOpenAISer
     server.top_logprobs = {
         "1": math.log(0.5),
         " 2": math.log(0.2),
-        "T": math.log(0.05),
-        "Tie": math.log(0.05),
+        "T": math.log(0.04),
+        "Tie": math.log(0.1),
         "The": math.log(0.15),
     }
     engine = await started(server.url)

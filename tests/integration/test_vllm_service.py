@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pandalm_serve.engines.demo import DEMO_VERSION
 from pandalm_serve.tools.testset import load_testset
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ def test_compare_gives_a_parsed_verdict(vllm_service: str) -> None:
     assert result["finish_reason"] == "stop"
     assert result["usage"]["prompt_tokens"] > 50
     assert 0 < result["usage"]["completion_tokens"] < 200
-    assert result["model"].endswith("demo-judge-v1")
+    assert result["model"].endswith(f"demo-judge-v{DEMO_VERSION}")
 
 
 def test_greedy_judging_is_deterministic(vllm_service: str) -> None:

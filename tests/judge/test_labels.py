@@ -86,11 +86,18 @@ def test_label_tokens_are_taken_after_the_prompt(llama_tokenizer: LlamaTokenizer
     assert labels.max_length == 3  # T, i, e with this character-level vocabulary
 
 
-def test_every_token_that_starts_a_label_counts_for_it() -> None:
+def test_a_label_takes_its_most_likely_starting_token() -> None:
     groups = ((19,), (20,), (585, 54))  # `Tie` written as one token, or starting with `T`
     values = label_logprobs([math.log(0.3), math.log(0.2), math.log(0.1), math.log(0.25)], groups)
-    assert [math.exp(v) for v in values if v is not None] == pytest.approx([0.3, 0.2, 0.35])
+    assert [math.exp(v) for v in values if v is not None] == pytest.approx([0.3, 0.2, 0.25])
     assert label_logprobs([None, -math.inf, math.log(0.1), None], groups)[:2] == [None, None]
+
+
+def test_probabilities_follow_the_greedy_choice() -> None:
+    # Greedy decoding picks `1` (0.3), though the two tokens that start `Tie` add up to more.
+    groups = ((19,), (20,), (585, 54))
+    p = probabilities(label_logprobs([math.log(0.3), math.log(0.1), math.log(0.2), math.log(0.2)], groups))
+    assert p is not None and max(p.response1, p.response2, p.tie) == p.response1
 
 
 @pytest.mark.parametrize(

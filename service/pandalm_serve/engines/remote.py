@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from typing import Any
 
@@ -167,8 +166,8 @@ def _label_logprobs(logprobs: Any, labels: tuple[str, ...]) -> tuple[tuple[float
     """Each label's log-probability at the first position, from the completion's top log-probabilities.
 
     Without the server's tokenizer, a token counts for a label when its text (less leading spaces)
-    starts the label: `T` and `Tie` for `Tie`, their probabilities added. A label outside the top
-    entries gets None (no probability mass).
+    starts the label (`T` or `Tie` for `Tie`); the most likely such token gives the label's value,
+    as with the vLLM engine. A label outside the top entries gets None (no probability mass).
     """
     try:
         top = logprobs["top_logprobs"][0]
@@ -179,7 +178,7 @@ def _label_logprobs(logprobs: Any, labels: tuple[str, ...]) -> tuple[tuple[float
     values: list[float | None] = []
     for label in labels:
         matches = [lp for token, lp in top.items() if token.lstrip() and label.startswith(token.lstrip())]
-        values.append(math.log(sum(math.exp(lp) for lp in matches)) if matches else None)
+        values.append(max(matches) if matches else None)
     missing = [label for label, v in zip(labels, values, strict=True) if v is None]
     note = (
         f"label(s) {', '.join(missing)} not among the remote server's top {_TOP_LOGPROBS} tokens: taken as 0"

@@ -23,7 +23,7 @@ _SWAPPED: dict[Verdict, Verdict] = {"response1": "response2", "response2": "resp
 class LabelTokens:
     first_ids: tuple[int, int, int]  # the token that starts each label, in the order of VERDICTS
     # Per label, its first token and every other token that starts spelling it (`T`, `Ti` for
-    # `Tie`): the model may start a label with any of them, and each counts for that label.
+    # `Tie`): the model may start a label with any of them.
     starts: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
     max_length: int  # tokens of the longest label
 
@@ -73,15 +73,17 @@ def _label_starts(tokenizer: Any, firsts: list[int]) -> list[tuple[int, ...]]:
 
 
 def label_logprobs(logprobs: Sequence[float | None], groups: Sequence[Sequence[int]]) -> list[float | None]:
-    """Each label's log-probability: the log of the summed probabilities of the tokens that start it."""
+    """Each label's log-probability: that of the most likely token that starts it.
+
+    The most likely rather than the sum, so that the label greedy decoding picks is always the most
+    probable one: the probabilities follow the verdict.
+    """
     values: list[float | None] = []
     position = 0
     for group in groups:
-        known = [lp for lp in logprobs[position : position + len(group)] if lp is not None]
+        known = [lp for lp in logprobs[position : position + len(group)] if lp is not None and not math.isnan(lp)]
         position += len(group)
-        values.append(
-            math.log(sum(math.exp(lp) for lp in known)) if known and any(math.isfinite(lp) for lp in known) else None
-        )
+        values.append(max(known) if known and max(known) > -math.inf else None)
     return values
 
 
