@@ -5,8 +5,7 @@
 Judges the same pairs on the demo judge with vLLM's AsyncLLM directly, three ways, alternating over
 rounds: no log-probabilities; log-probabilities of the label tokens requested on the generation itself
 (vLLM then computes and detokenizes them at every position); and a one-token probe for them followed
-by the generation, which reuses the probe's prompt KV cache. The service requests them on the
-generation: the probe measured no faster.
+by the generation, which reuses the probe's prompt KV cache (what the service does in `full` mode).
 """
 
 from __future__ import annotations

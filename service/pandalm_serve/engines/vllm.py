@@ -121,11 +121,18 @@ class VLLMEngine:
         from vllm.exceptions import VLLMValidationError
 
         label_ids = list(sampling.labels.token_ids) if sampling.labels and sampling.labels.token_ids else None
+        probe = None
         try:
             if sampling.preset == "beam":
                 output = await self._beam(prompt.token_ids, sampling, request_id)
+            elif label_ids and sampling.max_new_tokens > 1:
+                # Only the first position's log-probabilities are needed, and asking for them on the
+                # generation costs at every position: a one-token probe gets them, then the generation
+                # reuses the probe's prompt KV cache (benchmarks/label_logprobs.py).
+                probe = await self._greedy(prompt.token_ids, sampling, f"{request_id}-probe", label_ids, max_tokens=1)
+                output = await self._greedy(prompt.token_ids, sampling, request_id, None)
             else:
-                output = await self._greedy(prompt.token_ids, sampling, request_id, label_ids)
+                output = probe = await self._greedy(prompt.token_ids, sampling, request_id, label_ids)
         except VLLMValidationError as exc:
             raise EngineError(str(exc), code="invalid_request", status=400) from exc
         completion = output.outputs[0]
@@ -137,10 +144,12 @@ class VLLMEngine:
             )
         label_logprobs, note = None, None
         if sampling.labels is not None:
-            if sampling.preset == "beam":
+            if probe is not None:
+                label_logprobs, note = _label_logprobs(probe.outputs[0].logprobs, sampling.labels.token_ids)
+            elif sampling.preset == "beam":
                 note = "probabilities are not available with the beam preset"
             else:
-                label_logprobs, note = _label_logprobs(completion.logprobs, sampling.labels.token_ids)
+                note = "this engine's tokenizer gave no label tokens"
         return Generation(
             text=completion.text,
             finish_reason=completion.finish_reason,
@@ -156,6 +165,7 @@ class VLLMEngine:
         sampling: Sampling,
         request_id: str,
         label_ids: list[int] | None,
+        max_tokens: int | None = None,
     ) -> Any:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
@@ -164,14 +174,13 @@ class VLLMEngine:
         params = SamplingParams(
             temperature=0.0,
             repetition_penalty=sampling.repetition_penalty,
-            max_tokens=sampling.max_new_tokens,
+            max_tokens=max_tokens or sampling.max_new_tokens,
             stop=list(sampling.stop) or None,
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(regex=self._demo_regex) if self._demo_regex else None,
             # The log-probabilities of exactly these tokens (after the repetition penalty and the other
-            # processors: logprobs_mode="processed_logprobs"), at every generated position: about a
-            # fifth of the demo judge's throughput, no better with a one-token probe instead
-            # (benchmarks/label_logprobs.py). The flat format spares the garbage collector.
+            # processors: logprobs_mode="processed_logprobs"), at every generated position. The flat
+            # format spares the garbage collector.
             logprobs=len(label_ids) if label_ids else None,
             logprob_token_ids=label_ids,
             flat_logprobs=True,
