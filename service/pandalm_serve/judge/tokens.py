@@ -40,9 +40,6 @@ class PromptEncoder:
             return list(self.tokenizer.encode(text))
         return [self.bos_id, *self.tokenizer.encode(text, add_special_tokens=False)]
 
-    def count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
-
     def decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=False))
 
