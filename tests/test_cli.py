@@ -37,3 +37,9 @@ def test_invalid_value_is_refused_with_the_setting_named() -> None:
 def test_beam_default_on_the_remote_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="no beam search"):
         load_settings(["--engine", "remote", "--remote-url", "http://127.0.0.1:1", "--preset", "beam"])
+
+
+def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANDALM_MODLE", "/models/pandalm")
+    with pytest.raises(ValueError, match="PANDALM_MODLE"):
+        load_settings([])

@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = load_settings(argv)
     except ValidationError as exc:
-        sys.exit(f"pandalm-serve: invalid settings:\n{exc}")
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        sys.exit(f"pandalm-serve: invalid settings:\n{problems}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 

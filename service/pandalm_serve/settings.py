@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -76,6 +77,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        # A misspelt variable would otherwise be ignored without a word (and serve the demo judge).
+        unknown = sorted(
+            name
+            for name in os.environ
+            if name.startswith("PANDALM_") and name.removeprefix("PANDALM_").lower() not in type(self).model_fields
+        )
+        if unknown:
+            raise ValueError(f"unknown setting(s) in the environment: {', '.join(unknown)}; see pandalm-serve --help")
         if self.engine == "remote" and not self.remote_url:
             raise ValueError("engine 'remote' needs --remote-url (PANDALM_REMOTE_URL)")
         if self.engine == "remote" and self.preset == "beam":
