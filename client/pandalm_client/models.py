@@ -148,6 +148,11 @@ class CompareResult(BaseModel):
     warnings: list[ResultWarning] = Field(default_factory=list, description="Anything the caller should know.")
     error: ErrorBody | None = Field(None, description="Why the item was not judged, when `status` is `error`.")
 
+    @property
+    def outcome(self) -> str:
+        """The verdict when the item was judged, else its status: the key the batch summary counts under."""
+        return self.verdict if self.status == "ok" and self.verdict else self.status
+
 
 class BatchSummary(BaseModel):
     response1: int = 0

@@ -63,8 +63,7 @@ class Metrics:
         )
 
     def observe_result(self, result: CompareResult, generations: list[Generation]) -> None:
-        outcome = result.verdict if result.status == "ok" and result.verdict else result.status
-        self.judgements.labels(outcome=outcome).inc()
+        self.judgements.labels(outcome=result.outcome).inc()
         if result.latency_ms is not None:
             self.judge_latency.observe(result.latency_ms / 1000)
         if result.consistent is False:

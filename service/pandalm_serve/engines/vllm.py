@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,8 @@ class VLLMEngine:
                 probe = await self._greedy(prompt.token_ids, sampling, f"{request_id}-probe", label_ids, max_tokens=1)
                 output = await self._greedy(prompt.token_ids, sampling, request_id, None)
             else:
-                output = probe = await self._greedy(prompt.token_ids, sampling, request_id, label_ids)
+                output = await self._greedy(prompt.token_ids, sampling, request_id, label_ids)
+                probe = output if label_ids else None
         except VLLMValidationError as exc:
             raise EngineError(str(exc), code="invalid_request", status=400) from exc
         completion = output.outputs[0]
@@ -145,7 +147,7 @@ class VLLMEngine:
         label_logprobs, note = None, None
         if sampling.labels is not None:
             if probe is not None:
-                label_logprobs, note = _label_logprobs(probe.outputs[0].logprobs, sampling.labels.token_ids)
+                label_logprobs, note = _label_logprobs(probe.outputs[0].logprobs, label_ids or [])
             elif sampling.preset == "beam":
                 note = "probabilities are not available with the beam preset"
             else:
@@ -208,12 +210,8 @@ class VLLMEngine:
         return final
 
 
-def _label_logprobs(
-    logprobs: Any, token_ids: tuple[int, ...] | None
-) -> tuple[tuple[float | None, ...] | None, str | None]:
+def _label_logprobs(logprobs: Any, token_ids: Sequence[int]) -> tuple[tuple[float | None, ...] | None, str | None]:
     """The requested tokens' log-probabilities at the first generated position."""
-    if not token_ids:
-        return None, "this engine's tokenizer gave no label tokens"
     if logprobs is None or len(logprobs) == 0:
         return None, "vLLM returned no log-probabilities"
     first = logprobs[0]

@@ -40,9 +40,9 @@ from .labels import (
     probabilities,
     reconcile,
     swap_back,
+    swap_probabilities_back,
     verdict_from_label,
 )
-from .labels import swap_probabilities_back as swap_probs_back
 from .options import ResolvedOptions, resolve_options
 from .parse import ParsedOutput, parse_output
 from .prompt import TEMPLATE_VERSION, build_prompt
@@ -140,7 +140,7 @@ class Judge:
                 )
             )
         if order == "swapped":
-            return _Judged(order, parsed, swap_back(verdict), swap_probs_back(probs), generation, warnings)
+            return _Judged(order, parsed, swap_back(verdict), swap_probabilities_back(probs), generation, warnings)
         return _Judged(order, parsed, verdict, probs, generation, warnings)
 
     def _probabilities(self, generation: Generation) -> LabelProbabilities | None:
@@ -291,8 +291,7 @@ class Judge:
 def summarize(results: Iterable[CompareResult]) -> BatchSummary:
     summary = BatchSummary()
     for result in results:
-        key = result.verdict if result.status == "ok" and result.verdict else result.status
-        setattr(summary, key, getattr(summary, key) + 1)
+        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
         if result.consistent is False:
             summary.inconsistent += 1
     return summary
