@@ -13,7 +13,7 @@ INDEX_FLAGS := --extra-index-url $(TORCH_CPU_INDEX)
 endif
 PIP_INSTALL := $(PY) -m pip install --retries 0 $(INDEX_FLAGS)
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test test-unit lint format clean
 
 install: $(VENV)/.installed
 
@@ -31,8 +31,16 @@ serve: install
 test: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/test.sh
 
+# Seconds, not minutes: lint, types and every test but the integration ones (which start real servers).
+test-unit: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/test.sh -m "not integration"
+
 lint: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/lint.sh
+
+format: install
+	$(VENV)/bin/ruff format service client tests benchmarks
+	$(VENV)/bin/ruff check --fix service client tests benchmarks
 
 clean:
 	rm -rf $(VENV)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import httpx
 
-STARTUP_TIMEOUT_S = 600
+from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
 
 
 def benchmark_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -39,12 +34,6 @@ def client_session() -> aiohttp.ClientSession:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def load_pairs(testset: Path | None, count: int) -> list[dict[str, str]]:
     """The first `count` pairs of PandaLM's test set, or synthetic pairs without one."""
     if testset is None:
@@ -63,34 +52,17 @@ def load_pairs(testset: Path | None, count: int) -> list[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def service(serve_args: list[str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`pandalm-serve` on a free loopback port; its log goes to a temporary file, named at the end."""
+def service(serve_args: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`pandalm-serve` on a free loopback port, ready; yields its URL and /info. Its log is named at the end."""
+    log = Path(tempfile.mkstemp(prefix="pandalm-bench-", suffix=".log")[1])
     port = free_port()
-    log_fd, log_name = tempfile.mkstemp(prefix="pandalm-bench-", suffix=".log")
-    command = [sys.executable, "-m", "pandalm_serve.cli", "--port", str(port), "--log-level", "warning", *serve_args]
-    with os.fdopen(log_fd, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield f"http://127.0.0.1:{port}", proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            print(f"service log: {log_name}")
-
-
-async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> dict[str, object]:
-    """Wait for /readyz, then return /info."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    async with session.get(f"{url}/info") as info:
-                        return dict(await info.json())
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.5)
-    raise RuntimeError("the service did not become ready; see its log")
+    process = ServerProcess(service_command(port, "--log-level", "warning", *serve_args), log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        process.wait_until_ok(f"{url}/readyz")
+        info = httpx.get(f"{url}/info").json()
+        print(f"model {info['model']} (demo: {info['demo']}), engine {info['engine']}")
+        yield url, info
+    finally:
+        process.stop()
+        print(f"service log: {log}")

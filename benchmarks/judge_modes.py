@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import time
 
-from _service import benchmark_parser, client_session, load_pairs, service, wait_ready
+from _service import benchmark_parser, client_session, load_pairs, service
 
 CONFIGURATIONS = {
     "full": {"mode": "full", "swap": False},
@@ -25,12 +24,11 @@ CONFIGURATIONS = {
 }
 
 
-async def measure(url: str, proc: subprocess.Popen[bytes], pairs: list[dict[str, str]], rounds: int) -> None:
+async def measure(url: str, pairs: list[dict[str, str]], rounds: int) -> None:
     rates: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
     tokens: dict[str, list[int]] = {name: [] for name in CONFIGURATIONS}
     async with client_session() as session:
-        info = await wait_ready(session, url, proc)
-        print(f"model {info['model']} (demo: {info['demo']}), engine {info['engine']}; {len(pairs)} pairs")
+        print(f"{len(pairs)} pairs")
         for r in range(rounds):
             for name, options in CONFIGURATIONS.items():
                 started = time.perf_counter()
@@ -54,8 +52,8 @@ def main() -> None:
     parser = benchmark_parser(__doc__)
     parser.add_argument("serve_args", nargs="*", help="extra pandalm-serve flags, after --")
     args = parser.parse_args()
-    with service(args.serve_args) as (url, proc):
-        asyncio.run(measure(url, proc, load_pairs(args.testset, args.pairs), args.rounds))
+    with service(args.serve_args) as (url, _):
+        asyncio.run(measure(url, load_pairs(args.testset, args.pairs), args.rounds))
 
 
 if __name__ == "__main__":

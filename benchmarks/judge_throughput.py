@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import time
 from typing import Any
 
 import aiohttp
-from _service import benchmark_parser, client_session, load_pairs, service, wait_ready
+from _service import benchmark_parser, client_session, load_pairs, service
 
 
 async def run_batch(session: aiohttp.ClientSession, url: str, pairs: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -43,9 +42,7 @@ async def run_sequential(session: aiohttp.ClientSession, url: str, pairs: list[d
     return results
 
 
-async def measure(
-    url: str, proc: subprocess.Popen[bytes], pairs: list[dict[str, str]], rounds: int, sequential: int
-) -> None:
+async def measure(url: str, pairs: list[dict[str, str]], rounds: int, sequential: int) -> None:
     ways = {
         "one /batch": (run_batch, pairs),
         "concurrent /compare": (run_concurrent, pairs),
@@ -54,8 +51,6 @@ async def measure(
     rates: dict[str, list[float]] = {name: [] for name in ways}
     tokens: dict[str, list[int]] = {name: [] for name in ways}
     async with client_session() as session:
-        info = await wait_ready(session, url, proc)
-        print(f"model {info['model']} (demo: {info['demo']}), engine {info['engine']}")
         print(f"{len(pairs)} pairs, {rounds} rounds")
         await run_batch(session, url, pairs[:8])  # warm-up
         for r in range(rounds):
@@ -83,9 +78,9 @@ def main() -> None:
     parser.add_argument("serve_args", nargs="*", help="extra pandalm-serve flags, after --")
     args = parser.parse_args()
 
-    with service(args.serve_args) as (url, proc):
+    with service(args.serve_args) as (url, _):
         pairs = load_pairs(args.testset, args.pairs)
-        asyncio.run(measure(url, proc, pairs, args.rounds, args.sequential))
+        asyncio.run(measure(url, pairs, args.rounds, args.sequential))
 
 
 if __name__ == "__main__":

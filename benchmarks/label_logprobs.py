@@ -18,8 +18,8 @@ from typing import Any
 
 from _service import benchmark_parser, load_pairs
 
-from pandalm_serve.engines.demo import DEMO_OUTPUT_REGEX, ensure_demo_model
-from pandalm_serve.judge.labels import label_tokens
+from pandalm_serve.demo import DEMO_OUTPUT_REGEX, ensure_demo_model
+from pandalm_serve.judge.labels import token_labels
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.judge.tokens import PromptEncoder
 
@@ -38,7 +38,7 @@ async def measure(model: Path, pairs: list[dict[str, str]], rounds: int) -> None
     )
     engine = AsyncLLM.from_engine_args(args)
     encoder = PromptEncoder(engine.get_tokenizer(), "</s>")
-    label_ids = list(label_tokens(encoder).all_ids)
+    label_ids = list(token_labels(encoder).all_ids)
     prompts = [
         encoder.encode(build_prompt(p["instruction"], p["input"], p["response1"], p["response2"])) for p in pairs
     ]

@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from pandalm_client.models import Preset
-from pandalm_serve.engines.base import EngineError, EnginePrompt, Generation, Sampling
-
-PANDALM_OUTPUT = "1\n\n### Reason: Response 1 is better.\n\n### Reference: The answer.\n"
+from pandalm_serve.engines.base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from pandalm_serve.errors import EngineError
+from pandalm_serve.judge.format import LABEL_TEXTS
+from tests.support import PANDALM_OUTPUT
 
 
 class CharTokenizer:
@@ -48,7 +49,6 @@ class FakeEngine:
 
     name = "fake"
     presets: frozenset[Preset] = frozenset({"greedy", "beam"})
-    demo = False
 
     def __init__(
         self,
@@ -62,6 +62,7 @@ class FakeEngine:
         self.model_name = "fake-judge"
         self._reply = reply
         self.tokenizer = tokenizer
+        self.tokenizer_source: str | None = "fake-tokenizer" if tokenizer is not None else None
         self.context_length = context_length
         self.delay_s = delay_s
         self.start_error = start_error
@@ -81,7 +82,7 @@ class FakeEngine:
 
     async def check_health(self) -> None:
         if not self.started:
-            raise EngineError("not started", code="engine_not_ready", status=503)
+            raise EngineError("not started", code="not_ready")
 
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         self.prompts.append(prompt)
@@ -97,8 +98,21 @@ class FakeEngine:
         if isinstance(reply, Generation):
             return reply
         return Generation(
-            text=reply, finish_reason="stop", prompt_tokens=len(prompt.text), completion_tokens=len(reply)
+            text=reply,
+            finish_reason="stop",
+            prompt_tokens=len(prompt.text),
+            completion_tokens=len(reply),
+            first_logprobs=_likely_first(reply, sampling),
         )
+
+
+def _likely_first(reply: str, sampling: Sampling) -> FirstLogprobs | None:
+    """Log-probabilities as a judge writing `reply` would give them: its own label the most likely."""
+    if sampling.top_logprobs:
+        return {label: -0.1 if reply.startswith(label) else -3.0 for label in LABEL_TEXTS}
+    if sampling.logprob_token_ids:
+        return {token_id: -1.0 for token_id in sampling.logprob_token_ids}
+    return None
 
 
 class FakeOpenAIServer:
@@ -111,7 +125,8 @@ class FakeOpenAIServer:
         self.headers: list[dict[str, str]] = []
         # Statuses to answer before succeeding, e.g. [429, 503]; a (status, body) pair sets the body.
         self.failures: list[int | tuple[int, str]] = []
-        # Top log-probabilities of the first position, returned when a request asks for logprobs.
+        # Top log-probabilities of the first position (keys as the server writes them: a token's text, or
+        # `token_id:N`), returned when a request asks for logprobs.
         self.top_logprobs: dict[str, float] | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""

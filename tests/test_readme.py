@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
+from pandalm_client.models import WarningCode
 from pandalm_serve.app import create_app
+from pandalm_serve.errors import ERRORS
 from pandalm_serve.settings import Settings
 from tests.fakes import FakeEngine
 
@@ -19,7 +22,7 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_endpoint_is_documented() -> None:
-    app = create_app(Settings(), engine=FakeEngine())  # type: ignore[arg-type]
+    app = create_app(Settings(), engine=FakeEngine())
     paths = {r.path for r in app.routes if not r.path.startswith(("/docs", "/redoc", "/openapi"))}  # type: ignore[attr-defined]
     for path in paths:
         assert f"`{path}`" in README or f"`GET {path}`" in README or f"`POST {path}`" in README, path
@@ -30,3 +33,15 @@ def test_quickstart_commands_exist_and_ci_runs_the_test_command() -> None:
     assert re.search(r"^serve:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make serve" in README and "make test" in README
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_the_error_table_is_the_servers() -> None:
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \| ", README, re.M)
+    assert {code: int(status) for code, status in rows} == {code: spec.status for code, spec in ERRORS.items()}
+    assert len(rows) == len(ERRORS)  # each code once
+
+
+def test_every_warning_code_is_documented() -> None:
+    warnings = README.split("**Warnings.**")[1].split("**Errors.**")[0]
+    for code in typing.get_args(WarningCode):
+        assert f"`{code}`" in warnings, code

@@ -1,5 +1,7 @@
 """Client and wire schemas of the PandaLM judging service."""
 
+from pathlib import Path
+
 from .models import (
     BatchRequest,
     BatchResult,
@@ -9,6 +11,7 @@ from .models import (
     ErrorBody,
     ErrorResponse,
     InfoResponse,
+    InvalidItem,
     JudgeOptions,
     LabelProbabilities,
     OrderResult,
@@ -16,7 +19,8 @@ from .models import (
     Usage,
 )
 
-__version__ = "0.1.0"
+# The one place the version is written: both distributions (pandalm-client, pandalm-serve) read it.
+__version__ = (Path(__file__).parent / "VERSION").read_text().strip()
 
 __all__ = [
     "BatchRequest",
@@ -27,6 +31,7 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "InfoResponse",
+    "InvalidItem",
     "JudgeOptions",
     "LabelProbabilities",
     "OrderResult",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails
 
 Verdict = Literal["response1", "response2", "tie"]
 Status = Literal["ok", "unparsed", "error"]
@@ -12,6 +14,36 @@ Preset = Literal["greedy", "beam"]
 FinishReason = Literal["stop", "length"]
 Mode = Literal["full", "verdict"]
 Order = Literal["original", "swapped"]
+# How prompts reach the engine: PandaLM's exact token ids, or text the engine tokenizes itself.
+PromptFormat = Literal["token_ids", "text"]
+
+# Every error code the service answers with. Each has one HTTP status: see the README's error table
+# (checked against the server's table by a test).
+ErrorCode = Literal[
+    "invalid_request",
+    "invalid_option",
+    "prompt_too_long",
+    "batch_too_large",
+    "not_found",
+    "method_not_allowed",
+    "not_ready",
+    "engine_failed",
+    "engine_dead",
+    "engine_error",
+    "remote_rejected",
+    "remote_bad_response",
+    "remote_unavailable",
+    "internal_error",
+]
+
+WarningCode = Literal[
+    "section_header",
+    "judge_directive",
+    "headers_neutralized",
+    "input_truncated",
+    "output_cut_off",
+    "no_probabilities",
+]
 
 
 class _Strict(BaseModel):
@@ -63,10 +95,45 @@ class CompareRequest(_Strict):
     options: JudgeOptions | None = None
 
 
-class BatchRequest(_Strict):
-    """Many pairs judged concurrently. Batch `options` are the defaults of every item's own."""
+def error_details(errors: Sequence[ErrorDetails]) -> list[dict[str, Any]]:
+    """Pydantic's validation errors as the API reports them: locations and messages, never the input,
+    which may be large or confidential."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
 
-    items: list[CompareRequest] = Field(min_length=1)
+
+class InvalidItem(BaseModel):
+    """A batch item that is not a valid compare request: it becomes that item's error result."""
+
+    id: str | None = Field(None, description="The item's `id`, when it has a valid one.")
+    details: list[dict[str, Any]]
+
+
+def _batch_item(value: Any) -> CompareRequest | InvalidItem:
+    # Each item is validated on its own, so one bad item fails alone instead of failing the batch.
+    if isinstance(value, CompareRequest | InvalidItem):
+        return value
+    try:
+        return CompareRequest.model_validate(value)
+    except ValidationError as exc:
+        item_id = value.get("id") if isinstance(value, dict) else None
+        return InvalidItem(id=item_id if isinstance(item_id, str) else None, details=error_details(exc.errors()))
+
+
+BatchItem = Annotated[
+    CompareRequest | InvalidItem,
+    PlainValidator(_batch_item, json_schema_input_type=CompareRequest),
+    PlainSerializer(lambda item: item.model_dump(mode="json", exclude_none=True), return_type=Any),
+]
+
+
+class BatchRequest(_Strict):
+    """Many pairs judged concurrently. Batch `options` are the defaults of every item's own.
+
+    The server parses its body with this model: an item that is not a valid `CompareRequest` does not
+    fail the request; it becomes an `InvalidItem`, judged as that item's error result.
+    """
+
+    items: list[BatchItem] = Field(min_length=1)
     options: JudgeOptions | None = None
 
 
@@ -84,10 +151,7 @@ class LabelProbabilities(BaseModel):
 
 
 class ResultWarning(BaseModel):
-    code: str = Field(
-        description="`section_header`, `judge_directive`, `headers_neutralized`, `input_truncated`, "
-        "`output_cut_off` or `no_probabilities`."
-    )
+    code: WarningCode = Field(description="What the warning is about; see the README's list of warnings.")
     message: str
 
 
@@ -103,7 +167,7 @@ class OrderResult(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(description="Stable, machine-readable error code, for example `prompt_too_long`.")
+    code: ErrorCode = Field(description="Stable, machine-readable error code, for example `prompt_too_long`.")
     message: str = Field(description="What went wrong and what to do about it.")
     details: Any = Field(None, description="Structured context: validation errors, token counts, ...")
 
@@ -175,11 +239,7 @@ class StreamSummary(BaseModel):
 
 
 class DecodingInfo(BaseModel):
-    preset: Preset
-    mode: Mode
-    swap: bool
-    neutralize_headers: bool
-    max_new_tokens: int
+    options: JudgeOptions = Field(description="The server's default for every option.")
     repetition_penalty: float
     beam_width: int
     batch_invariant: bool
@@ -197,8 +257,14 @@ class InfoResponse(BaseModel):
     model: str
     demo: bool = Field(description="True when serving the random-weight demo judge: its verdicts mean nothing.")
     template_version: str
+    prompt_format: PromptFormat | None = Field(
+        description="`token_ids`: the service tokenizes PandaLM's prompt itself (its BOS token, context checks "
+        "and truncation); `text`: the remote server tokenizes it; null until the engine has started."
+    )
+    tokenizer: str | None = Field(description="Where the service's tokenizer came from; null in `text` format.")
     bos_token: str | None = Field(
-        description="Token the prompt starts with (PandaLM was trained with `</s>`); null: the tokenizer's own."
+        description="Token the prompt starts with (PandaLM was trained with `</s>`); null: the tokenizer's own, "
+        "or the remote server's in `text` format."
     )
     decoding: DecodingInfo
     limits: LimitsInfo

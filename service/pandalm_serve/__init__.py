@@ -1,3 +1,5 @@
 """PandaLM judging service: PandaLM on vLLM behind /compare and /batch."""
 
-__version__ = "0.1.0"
+from pandalm_client import __version__
+
+__all__ = ["__version__"]

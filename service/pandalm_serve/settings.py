@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(
         Path.home() / ".cache" / "pandalm-serve", description="Where the demo judge is built on first use."
     )
+    tokenizer: str | None = Field(
+        None,
+        description="PandaLM's tokenizer (a folder or hub name). Default: the model's own. With the remote engine, "
+        "it makes prompts PandaLM's exact token ids.",
+    )
     bos_token: str | None = Field(
         "</s>",
         description="Token every prompt starts with. PandaLM was trained with `</s>` in place of `<s>`; "
@@ -56,6 +61,11 @@ class Settings(BaseSettings):
     remote_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server, e.g. http://gpu1:8000.")
     remote_model: str | None = Field(
         None, description="Model name to send to the remote server; default: --model, else the server's first model."
+    )
+    remote_prompt_format: Literal["auto", "token_ids", "text"] = Field(
+        "auto",
+        description="How prompts reach the remote server. `token_ids`: PandaLM's exact ids (needs the tokenizer; "
+        "vLLM servers); `text`: the server tokenizes; `auto`: token ids when the tokenizer loads, else text.",
     )
     remote_api_key: SecretStr | None = Field(None, description="Bearer token for the remote server.")
     remote_timeout_s: float = Field(300.0, gt=0, description="Timeout of one remote request, in seconds.")

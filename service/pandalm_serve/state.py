@@ -11,6 +11,7 @@ from .engines.base import Engine
 from .errors import NotReadyError
 from .judge.judge import Judge
 from .metrics import Metrics
+from .model import profile_of
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class Services:
         """Load the engine; the HTTP server answers /healthz and /readyz meanwhile."""
         try:
             await self.engine.start()
-            self.judge.on_engine_started()
+            self.judge.configure(profile_of(self.engine.model_name, self.engine.tokenizer_source))
         except Exception as exc:
             # Reported by /healthz and /readyz (and so restarted by an orchestrator), not swallowed.
             logger.exception("the %s engine failed to start", self.engine.name)

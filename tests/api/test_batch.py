@@ -5,10 +5,13 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from pandalm_serve.engines.base import EngineError, EnginePrompt, Sampling
+from pandalm_serve.engines.base import EnginePrompt, Sampling
+from pandalm_serve.errors import EngineError
 from tests.api.conftest import MakeClient
-from tests.api.test_compare import PAIR, assert_error
 from tests.fakes import FakeEngine
+from tests.support import PAIR, assert_error
+
+NDJSON = "application/x-ndjson"
 
 
 def by_first_response(prompt: EnginePrompt, sampling: Sampling) -> str | Exception:
@@ -75,7 +78,7 @@ def test_option_layers_batch_then_item(make_client: MakeClient) -> None:
     client = make_client(engine, max_new_tokens=400)
     items = [PAIR, {**PAIR, "options": {"max_new_tokens": 50}}, {**PAIR, "options": {"preset": "greedy"}}]
     client.post("/batch", json={"items": items, "options": {"preset": "beam", "max_new_tokens": 200}})
-    got = sorted((s.preset, s.max_new_tokens) for s in engine.samplings)
+    got = sorted((s.preset, s.max_new_tokens) for s in engine.samplings if s.max_new_tokens > 1)  # probes aside
     assert got == sorted([("beam", 200), ("beam", 50), ("greedy", 200)])
 
 
@@ -84,6 +87,22 @@ def test_item_option_over_the_limit_is_an_item_error(make_client: MakeClient) ->
     body = client.post("/batch", json={"items": [PAIR, {**PAIR, "options": {"max_new_tokens": 999}}]}).json()
     assert [r["status"] for r in body["results"]] == ["ok", "error"]
     assert body["results"][1]["error"]["code"] == "invalid_option"
+
+
+def test_an_invalid_batch_level_option_fails_the_whole_request(make_client: MakeClient) -> None:
+    engine = FakeEngine()
+    engine.presets = frozenset({"greedy"})  # as the remote engine: no beam search
+    client = make_client(engine, max_new_tokens=64)
+    error = assert_error(
+        client.post("/batch", json={"items": [PAIR], "options": {"max_new_tokens": 65}}), 422, "invalid_option"
+    )
+    assert error["details"]["limit"] == 64
+    assert_error(client.post("/batch", json={"items": [PAIR], "options": {"preset": "beam"}}), 422, "invalid_option")
+    with client.stream(
+        "POST", "/batch", json={"items": [PAIR], "options": {"preset": "beam"}}, headers={"Accept": NDJSON}
+    ) as response:
+        assert response.status_code == 422
+    assert engine.prompts == []
 
 
 def test_bad_envelopes_are_4xx(make_client: MakeClient) -> None:

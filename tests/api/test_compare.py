@@ -1,24 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.testclient import TestClient
 
-from pandalm_serve.engines.base import EngineError, Generation
+from pandalm_serve.engines.base import Generation
+from pandalm_serve.errors import EngineError
 from pandalm_serve.judge.prompt import TEMPLATE_VERSION, build_prompt
 from tests.api.conftest import MakeClient
 from tests.fakes import CharTokenizer, FakeEngine
-
-PAIR: dict[str, Any] = {"instruction": "Add 2 and 2.", "response1": "4", "response2": "5"}
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return dict(body["error"])
+from tests.support import PAIR, assert_error
 
 
 def test_compare_returns_the_parsed_verdict(make_client: MakeClient) -> None:
@@ -89,7 +78,8 @@ def test_options_override_server_defaults(make_client: MakeClient) -> None:
     client = make_client(engine, preset="greedy", max_new_tokens=300)
     client.post("/compare", json={**PAIR, "options": {"preset": "beam", "max_new_tokens": 100}})
     client.post("/compare", json=PAIR)
-    assert [(s.preset, s.max_new_tokens) for s in engine.samplings] == [("beam", 100), ("greedy", 300)]
+    judged = [(s.preset, s.max_new_tokens) for s in engine.samplings if s.max_new_tokens > 1]  # probes aside
+    assert judged == [("beam", 100), ("greedy", 300)]
 
 
 def test_output_cut_off_at_the_token_limit_is_flagged(make_client: MakeClient) -> None:
@@ -97,7 +87,7 @@ def test_output_cut_off_at_the_token_limit_is_flagged(make_client: MakeClient) -
     result = make_client(FakeEngine(lambda p, s: cut)).post("/compare", json=PAIR).json()
     assert result["verdict"] == "response2"
     assert result["finish_reason"] == "length"
-    assert [w["code"] for w in result["warnings"]] == ["output_cut_off"]
+    assert "output_cut_off" in [w["code"] for w in result["warnings"]]
 
 
 def test_prompt_too_long_names_the_token_counts(make_client: MakeClient) -> None:
@@ -131,9 +121,11 @@ def test_prompt_starts_with_the_configured_bos_token(make_client: MakeClient) ->
     assert info["bos_token"] == "</s>"
 
 
-def test_engine_failure_is_a_502_with_the_error_shape(make_client: MakeClient) -> None:
+def test_engine_failure_is_a_5xx_with_the_error_shape(make_client: MakeClient) -> None:
+    client = make_client(FakeEngine(lambda p, s: EngineError("engine exploded")))
+    assert_error(client.post("/compare", json=PAIR), 502, "engine_error")
     client = make_client(FakeEngine(lambda p, s: EngineError("remote down", code="remote_unavailable")))
-    assert_error(client.post("/compare", json=PAIR), 502, "remote_unavailable")
+    assert_error(client.post("/compare", json=PAIR), 503, "remote_unavailable")
 
 
 def test_unexpected_failure_is_a_500_without_internals(make_client: MakeClient) -> None:

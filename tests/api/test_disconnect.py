@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,29 +12,21 @@ import uvicorn
 
 from pandalm_serve.app import create_app
 from pandalm_serve.settings import Settings
-from tests.api.test_compare import PAIR
+from pandalm_serve.tools.processes import free_port, wait_until_ok
 from tests.fakes import FakeEngine
+from tests.support import PAIR
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[str, FakeEngine]]:
     """The app under a real uvicorn server on loopback, with an engine that takes 30 s per pair."""
     engine = FakeEngine(delay_s=30)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), engine=engine), port=port, log_level="warning"))  # type: ignore[arg-type]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), engine=engine), port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    assert wait_until_ok(f"{url}/readyz", timeout_s=10)
     yield url, engine
     server.should_exit = True
     thread.join(timeout=10)

@@ -5,10 +5,11 @@ import asyncio
 from fastapi.testclient import TestClient
 
 from pandalm_client.models import ErrorResponse
+from pandalm_serve.errors import ERRORS
 from pandalm_serve.judge.prompt import TEMPLATE_VERSION
 from tests.api.conftest import MakeClient, wait_ready
-from tests.api.test_compare import PAIR, assert_error
 from tests.fakes import FakeEngine
+from tests.support import PAIR, assert_error
 
 
 class SlowStartEngine(FakeEngine):
@@ -27,7 +28,8 @@ def test_not_ready_until_the_engine_has_loaded(make_client: MakeClient) -> None:
     assert client.get("/healthz").status_code == 200
     assert_error(client.get("/readyz"), 503, "not_ready")
     assert_error(client.post("/compare", json=PAIR), 503, "not_ready")
-    assert client.get("/info").json()["ready"] is False
+    info = client.get("/info").json()
+    assert (info["ready"], info["prompt_format"]) == (False, None)
     client.portal.call(engine.release.set)  # type: ignore[union-attr]
     wait_ready(client)
     assert client.post("/compare", json=PAIR).status_code == 200
@@ -48,15 +50,19 @@ def test_info_describes_model_decoding_template_and_limits(make_client: MakeClie
     assert info["demo"] is False
     assert info["template_version"] == TEMPLATE_VERSION
     assert info["decoding"] == {
-        "preset": "greedy",
-        "mode": "full",
-        "swap": True,
-        "neutralize_headers": False,
-        "max_new_tokens": 256,
+        "options": {
+            "preset": "greedy",
+            "mode": "full",
+            "swap": True,
+            "neutralize_headers": False,
+            "max_new_tokens": 256,
+            "truncate": False,
+        },
         "repetition_penalty": 1.2,
         "beam_width": 3,
         "batch_invariant": False,
     }
+    assert (info["prompt_format"], info["tokenizer"], info["bos_token"]) == ("text", None, None)
     assert info["limits"]["max_batch_items"] == 50
     assert info["limits"]["max_new_tokens"] == 256
     assert info["ready"] is True
@@ -82,6 +88,10 @@ def test_openapi_declares_the_error_shape_and_the_batch_body(client: TestClient)
             assert responses[status]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorResponse"
             }
+    schemas = spec["components"]["schemas"]
+    # /batch parses its body with the model it publishes, whose items are compare requests.
     batch_body = spec["paths"]["/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert batch_body["properties"]["items"]["items"] == {"$ref": "#/components/schemas/CompareRequest"}
-    assert set(spec["components"]["schemas"]["ErrorResponse"]["properties"]) == set(ErrorResponse.model_fields)
+    assert batch_body == {"$ref": "#/components/schemas/BatchRequest"}
+    assert schemas["BatchRequest"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/CompareRequest"}
+    assert set(schemas["ErrorResponse"]["properties"]) == set(ErrorResponse.model_fields)
+    assert set(schemas["ErrorBody"]["properties"]["code"]["enum"]) == set(ERRORS)

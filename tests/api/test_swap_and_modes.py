@@ -9,25 +9,31 @@ import pytest
 
 from pandalm_serve.engines.base import EnginePrompt, Generation, Sampling
 from tests.api.conftest import MakeClient
-from tests.api.test_compare import PAIR
 from tests.fakes import FakeEngine
+from tests.support import PAIR
 
-FIRST_IS_BETTER = (math.log(0.6), math.log(0.3), math.log(0.1))
+# What a text-prompt engine returns at the first position: top tokens by text (judge/labels.py TextLabels).
+FIRST_IS_BETTER = {"1": math.log(0.6), "2": math.log(0.3), "Tie": math.log(0.1)}
+SECOND_IS_BETTER = {"1": math.log(0.3), "2": math.log(0.6), "Tie": math.log(0.1)}
+
+
+def with_logprobs(sampling: Sampling, logprobs: dict[str, float]) -> dict[str, float] | None:
+    """The first position's log-probabilities, when the judge asked for them, as an engine answers."""
+    return logprobs if sampling.top_logprobs else None
 
 
 def always_first(prompt: EnginePrompt, sampling: Sampling) -> Generation:
     """A judge that always prefers whatever stands in position 1."""
     text = "1" if sampling.stop == ("\n",) else "1\n\n### Reason: First.\n\n### Reference: Ref.\n"
-    return Generation(text, "stop", 100, len(text), label_logprobs=FIRST_IS_BETTER)
+    return Generation(text, "stop", 100, len(text), with_logprobs(sampling, FIRST_IS_BETTER))
 
 
 def knows_paris(prompt: EnginePrompt, sampling: Sampling) -> Generation:
     """A judge that prefers the response saying Paris, in whichever position it stands."""
     first = prompt.text.split("### Response 1:\n")[1].split("\n")[0]
-    label, logprobs = (
-        ("1", FIRST_IS_BETTER) if "Paris" in first else ("2", (math.log(0.3), math.log(0.6), math.log(0.1)))
-    )
-    return Generation(f"{label}\n\n### Reason: r\n\n### Reference: Paris\n", "stop", 100, 12, label_logprobs=logprobs)
+    label, logprobs = ("1", FIRST_IS_BETTER) if "Paris" in first else ("2", SECOND_IS_BETTER)
+    text = f"{label}\n\n### Reason: r\n\n### Reference: Paris\n"
+    return Generation(text, "stop", 100, 12, with_logprobs(sampling, logprobs))
 
 
 def test_probabilities_follow_the_verdict_and_sum_to_one(make_client: MakeClient) -> None:
@@ -51,8 +57,8 @@ def test_a_position_biased_judge_comes_out_a_tie_and_inconsistent(make_client: M
     ]
     assert result["probabilities"]["response1"] == pytest.approx(result["probabilities"]["response2"])
     assert result["usage"]["completion_tokens"] == 2 * len("1\n\n### Reason: First.\n\n### Reference: Ref.\n")
-    # Both orders were judged, the second with the responses exchanged.
-    texts = sorted(p.text for p in engine.prompts)
+    # Both orders were judged (each a one-token probe, then the generation), the second with the responses exchanged.
+    texts = sorted({p.text for p in engine.prompts})
     assert "### Response 1:\n4\n\n### Response 2:\n5" in texts[0] + texts[1]
     assert "### Response 1:\n5\n\n### Response 2:\n4" in texts[0] + texts[1]
 
@@ -116,13 +122,30 @@ def test_batch_summary_counts_inconsistent_items_and_streams_swap_results(make_c
     assert "pandalm_swap_inconsistent_total 4.0" in metrics
 
 
+def test_full_mode_probes_the_label_then_generates_without_log_probabilities(make_client: MakeClient) -> None:
+    engine = FakeEngine(always_first)
+    make_client(engine).post("/compare", json=PAIR)
+    probe, generation = engine.samplings
+    assert (probe.max_new_tokens, probe.top_logprobs) == (1, 5)
+    assert (generation.max_new_tokens, generation.top_logprobs, generation.logprob_token_ids) == (512, None, None)
+
+
 def test_engine_without_probabilities_says_so(make_client: MakeClient) -> None:
     def no_logprobs(prompt: EnginePrompt, sampling: Sampling) -> Generation:
-        return Generation("1", "stop", 10, 1, label_logprobs=None, logprobs_note="the remote server returned none")
+        return Generation("1", "stop", 10, 1, first_logprobs=None)
 
     result = make_client(FakeEngine(no_logprobs)).post("/compare", json=PAIR).json()
     assert result["probabilities"] is None
-    assert result["warnings"] == [{"code": "no_probabilities", "message": "the remote server returned none"}]
+    assert [w["code"] for w in result["warnings"]] == ["no_probabilities"]
+    assert "returned no log-probabilities" in result["warnings"][0]["message"]
+
+
+def test_beam_preset_says_it_has_no_probabilities(make_client: MakeClient) -> None:
+    engine = FakeEngine(always_first)
+    result = make_client(engine).post("/compare", json={**PAIR, "options": {"preset": "beam"}}).json()
+    assert result["probabilities"] is None
+    assert result["warnings"][0]["message"] == "probabilities are not available with the beam preset"
+    assert len(engine.samplings) == 1 and engine.samplings[0].top_logprobs is None
 
 
 def test_injection_warnings_and_neutralizing(make_client: MakeClient) -> None:

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from transformers import LlamaTokenizer
 
-from pandalm_serve.engines.base import EngineError, EnginePrompt, LabelCandidates, Sampling
+from pandalm_serve.engines.base import EnginePrompt, Sampling
 from pandalm_serve.engines.remote import RemoteEngine
-from pandalm_serve.errors import PromptTooLongError
+from pandalm_serve.errors import ConfigurationError, EngineError, PromptTooLongError
 from pandalm_serve.settings import PANDALM_7B, Settings
-from tests.fakes import PANDALM_OUTPUT, FakeOpenAIServer
+from tests.fakes import FakeOpenAIServer
+from tests.support import PANDALM_OUTPUT
 
 GREEDY = Sampling(preset="greedy", max_new_tokens=77, repetition_penalty=1.2, beam_width=4)
-WITH_LABELS = Sampling(
-    preset="greedy",
-    max_new_tokens=3,
-    repetition_penalty=1.2,
-    beam_width=4,
-    stop=("\n",),
-    labels=LabelCandidates(token_ids=None, texts=("1", "2", "Tie")),
+WITH_TOP_LOGPROBS = Sampling(
+    preset="greedy", max_new_tokens=3, repetition_penalty=1.2, beam_width=4, stop=("\n",), top_logprobs=5
 )
+WITH_LABEL_IDS = Sampling(
+    preset="greedy", max_new_tokens=1, repetition_penalty=1.2, beam_width=4, logprob_token_ids=(52, 53, 87)
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, llama_tokenizer: LlamaTokenizer) -> Path:
+    folder = tmp_path_factory.mktemp("tokenizer")
+    llama_tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture
@@ -129,36 +138,75 @@ async def test_unreachable_server_fails_to_start() -> None:
         await engine.stop()
 
 
-async def test_label_logprobs_from_the_completion_logprobs(server: FakeOpenAIServer) -> None:
-    server.top_logprobs = {
-        "1": math.log(0.5),
-        " 2": math.log(0.2),
-        "T": math.log(0.04),
-        "Tie": math.log(0.1),
-        "The": math.log(0.15),
-    }
+async def test_top_logprobs_by_text_for_text_prompts(server: FakeOpenAIServer) -> None:
+    server.top_logprobs = {"1": math.log(0.5), " 2": math.log(0.2), "Tie": math.log(0.1)}
     engine = await started(server.url)
     try:
-        generation = await engine.generate(EnginePrompt("p"), WITH_LABELS, "r")
+        generation = await engine.generate(EnginePrompt("p"), WITH_TOP_LOGPROBS, "r")
+        server.top_logprobs = None
+        none = await engine.generate(EnginePrompt("p"), WITH_TOP_LOGPROBS, "r")
     finally:
         await engine.stop()
     assert server.requests[0]["logprobs"] == 5
     assert server.requests[0]["stop"] == ["\n"]
-    assert generation.label_logprobs == pytest.approx((math.log(0.5), math.log(0.2), math.log(0.1)))
-    assert generation.logprobs_note is None
+    assert "logprob_token_ids" not in server.requests[0]
+    assert generation.first_logprobs == pytest.approx({"1": math.log(0.5), " 2": math.log(0.2), "Tie": math.log(0.1)})
+    assert none.first_logprobs is None
 
 
-async def test_missing_label_or_missing_logprobs_is_said_plainly(server: FakeOpenAIServer) -> None:
+async def test_label_ids_ask_vllm_for_exactly_those_tokens_by_id(server: FakeOpenAIServer) -> None:
+    server.top_logprobs = {"token_id:52": -0.2, "token_id:53": -2.0, "token_id:87": -9999.0}
     engine = await started(server.url)
     try:
-        server.top_logprobs = {"1": -0.1, "2": -3.0}
-        partial = await engine.generate(EnginePrompt("p"), WITH_LABELS, "r")
-        server.top_logprobs = None
-        none = await engine.generate(EnginePrompt("p"), WITH_LABELS, "r")
+        generation = await engine.generate(EnginePrompt("p", [2, 10, 11]), WITH_LABEL_IDS, "r")
     finally:
         await engine.stop()
-    assert partial.label_logprobs is not None
-    assert partial.label_logprobs[:2] == pytest.approx((-0.1, -3.0)) and partial.label_logprobs[2] is None
-    assert partial.logprobs_note and "Tie" in partial.logprobs_note
-    assert none.label_logprobs is None
-    assert none.logprobs_note and "no log-probabilities" in none.logprobs_note
+    body = server.requests[0]
+    assert body["prompt"] == [2, 10, 11]
+    assert (body["logprobs"], body["logprob_token_ids"], body["return_tokens_as_token_ids"]) == (3, [52, 53, 87], True)
+    assert generation.first_logprobs == {52: -0.2, 53: -2.0, 87: -9999.0}
+
+
+async def test_output_constraint_is_sent_as_vllm_structured_outputs(server: FakeOpenAIServer) -> None:
+    engine = await started(server.url)
+    try:
+        await engine.generate(EnginePrompt("p"), dataclasses.replace(GREEDY, output_regex="(1|2|Tie)"), "r")
+    finally:
+        await engine.stop()
+    assert server.requests[0]["structured_outputs"] == {"regex": "(1|2|Tie)"}
+
+
+async def test_tokenizer_makes_prompts_token_ids(server: FakeOpenAIServer, tokenizer_dir: Path) -> None:
+    engine = await started(server.url, tokenizer=str(tokenizer_dir))
+    try:
+        assert engine.tokenizer is not None
+        assert engine.tokenizer_source == str(tokenizer_dir)
+        assert engine.context_length == 2048  # the server's max_model_len
+    finally:
+        await engine.stop()
+
+
+async def test_without_a_tokenizer_auto_falls_back_to_text(server: FakeOpenAIServer) -> None:
+    engine = await started(server.url)  # "served-judge" is no tokenizer this machine can load
+    try:
+        assert (engine.tokenizer, engine.tokenizer_source) == (None, None)
+    finally:
+        await engine.stop()
+
+
+async def test_a_tokenizer_that_does_not_load_fails_the_start_when_asked_for(server: FakeOpenAIServer) -> None:
+    for settings in ({"tokenizer": "/nonexistent/tokenizer"}, {"remote_prompt_format": "token_ids"}):
+        engine = RemoteEngine(Settings(engine="remote", remote_url=server.url, **settings))  # type: ignore[arg-type]
+        try:
+            with pytest.raises(ConfigurationError, match="cannot load a tokenizer"):
+                await engine.start()
+        finally:
+            await engine.stop()
+
+
+async def test_text_format_never_loads_a_tokenizer(server: FakeOpenAIServer, tokenizer_dir: Path) -> None:
+    engine = await started(server.url, tokenizer=str(tokenizer_dir), remote_prompt_format="text")
+    try:
+        assert engine.tokenizer is None
+    finally:
+        await engine.stop()

@@ -1,75 +1,42 @@
-"""Real servers for integration tests: the service itself (vLLM on the demo judge, or remote), and the replay server.
+"""Real servers for integration tests: the service itself (vLLM on the demo judge, or remote), vLLM's own
+OpenAI server, and the replay server.
 
 Each runs as its own process on loopback, started once per session and stopped at the end.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-STARTUP_TIMEOUT_S = 600
+from pandalm_serve.demo import ensure_demo_model
+from pandalm_serve.tools.processes import ServerFailed, ServerProcess, free_port, start_service
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def serve(log_dir: Path, name: str, *args: str) -> Iterator[str]:
+    """`pandalm-serve` with these flags, ready, for the session."""
+    try:
+        url, process = start_service(log_dir / f"{name}.log", *args)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    try:
+        yield url
+    finally:
+        process.stop()
 
 
-class Process:
-    """A server process whose output goes to a log file, shown when it fails to start."""
-
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(
-            args, stdout=self._log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-
-    def wait_until(self, url: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        tail = self.log.read_text(errors="replace")[-6000:]
-        pytest.fail(f"{url} did not answer 200 within {timeout_s}s (exit code {self.proc.poll()}):\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log_file.close()
-
-
-def start_service(log_dir: Path, name: str, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def run_server(args: list[str], log: Path, ready_path: str, timeout_s: float = 600) -> Iterator[str]:
+    """Another server (vLLM's, the replay server) on a free port given as `--port`, ready, for the session."""
     port = free_port()
+    process = ServerProcess([*args, "--port", str(port)], log)
     url = f"http://127.0.0.1:{port}"
-    process = Process(
-        [sys.executable, "-m", "pandalm_serve.cli", "--host", "127.0.0.1", "--port", str(port), *args],
-        log_dir / f"{name}.log",
-        env,
-    )
-    process.wait_until(f"{url}/readyz")
+    try:
+        process.wait_until_ok(f"{url}{ready_path}", timeout_s)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
     try:
         yield url
     finally:
@@ -90,17 +57,47 @@ def demo_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def vllm_service(server_logs: Path, demo_cache_dir: Path) -> Iterator[str]:
     """The real service on vLLM's CPU build with the demo judge: one engine for the whole session."""
-    yield from start_service(
+    yield from serve(
         server_logs, "vllm-service", "--engine", "vllm", "--cache-dir", str(demo_cache_dir), "--max-batch-items", "64"
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_model(vllm_service: str, demo_cache_dir: Path) -> Path:
+    """The demo judge the in-process service built (after it, so that it is built once)."""
+    return ensure_demo_model(demo_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def vllm_openai_server(server_logs: Path, demo_model: Path) -> Iterator[str]:
+    """vLLM's own OpenAI server on the demo judge, configured as the in-process engine is."""
+    yield from run_server(
+        [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(demo_model),
+            "--host",
+            "127.0.0.1",
+            "--max-model-len",
+            "2048",
+            "--kv-cache-memory-bytes",
+            str(2**30),
+            "--logprobs-mode",
+            "processed_logprobs",
+            "--seed",
+            "0",
+        ],
+        server_logs / "vllm-openai.log",
+        "/health",
     )
 
 
 @pytest.fixture(scope="session")
 def replay_server(server_logs: Path, pandalm_data_dir: Path) -> Iterator[str]:
     """An OpenAI-compatible server answering with PandaLM-7B's recorded outputs."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = Process(
+    yield from run_server(
         [
             sys.executable,
             "-m",
@@ -109,19 +106,23 @@ def replay_server(server_logs: Path, pandalm_data_dir: Path) -> Iterator[str]:
             str(pandalm_data_dir / "testset-v1.json"),
             "--outputs",
             str(pandalm_data_dir / "pandalm-7b-outputs-sample.json"),
-            "--port",
-            str(port),
         ],
         server_logs / "replay.log",
+        "/v1/models",
+        timeout_s=60,
     )
-    process.wait_until(f"{url}/v1/models", timeout_s=60)
-    try:
-        yield url
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="session")
 def remote_service(server_logs: Path, replay_server: str) -> Iterator[str]:
-    """The real service with the remote engine, pointed at the replay server."""
-    yield from start_service(server_logs, "remote-service", "--engine", "remote", "--remote-url", replay_server)
+    """The real service with the remote engine, pointed at the replay server (which keys on prompt text)."""
+    yield from serve(
+        server_logs,
+        "remote-service",
+        "--engine",
+        "remote",
+        "--remote-url",
+        replay_server,
+        "--remote-prompt-format",
+        "text",
+    )

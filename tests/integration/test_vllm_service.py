@@ -9,17 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pandalm_serve.engines.demo import DEMO_VERSION
+from pandalm_serve.demo import DEMO_VERSION
 from pandalm_serve.tools.testset import load_testset
+from tests.support import CAPITAL_PAIR, assert_probabilities_follow
 
 pytestmark = pytest.mark.integration
 
-PAIR: dict[str, Any] = {
-    "instruction": "Give the capital of France.",
-    "input": "",
-    "response1": "Paris.",
-    "response2": "The capital of France is Lyon.",
-}
+PAIR = CAPITAL_PAIR
 TIMEOUT = httpx.Timeout(300.0)
 
 
@@ -34,7 +30,8 @@ def test_info_reports_the_demo_model(vllm_service: str) -> None:
     assert info["ready"] is True
     assert info["bos_token"] == "</s>"
     assert info["limits"] == {"context_length": 2048, "max_new_tokens": 512, "max_batch_items": 64}
-    assert info["decoding"]["preset"] == "greedy"
+    assert info["decoding"]["options"]["preset"] == "greedy"
+    assert (info["prompt_format"], info["tokenizer"]) == ("token_ids", info["model"])
 
 
 def test_compare_gives_a_parsed_verdict(vllm_service: str) -> None:
@@ -125,15 +122,6 @@ def test_metrics_after_judging(vllm_service: str) -> None:
     text = httpx.get(f"{vllm_service}/metrics").text
     assert "pandalm_engine_ready 1.0" in text
     assert "pandalm_judge_latency_seconds_count" in text
-
-
-def assert_probabilities_follow(result: dict[str, Any]) -> None:
-    probs = result["probabilities"]
-    assert probs is not None, result["warnings"]
-    assert sum(probs.values()) == pytest.approx(1.0)
-    assert all(0 <= p <= 1 for p in probs.values())
-    if result["consistent"] is not False:  # an inconsistent swap is a tie whatever the mean says
-        assert max(probs, key=probs.get) == result["verdict"]
 
 
 def test_probabilities_in_both_modes(vllm_service: str) -> None:

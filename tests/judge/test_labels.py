@@ -6,18 +6,15 @@ import pytest
 from transformers import LlamaTokenizer
 
 from pandalm_client.models import LabelProbabilities, Verdict
-from pandalm_serve.judge.labels import (
-    average,
-    label_logprobs,
-    label_tokens,
-    probabilities,
-    reconcile,
-    swap_back,
-    swap_probabilities_back,
-    verdict_from_label,
-)
+from pandalm_serve.engines.base import Sampling
+from pandalm_serve.judge.labels import TextLabels, TokenLabels, probabilities, token_labels, verdict_from_label
 from pandalm_serve.judge.prompt import build_prompt
+from pandalm_serve.judge.swap import average, reconcile, swap_back, swap_probabilities_back
 from pandalm_serve.judge.tokens import PromptEncoder
+
+# `1` and `2` one token each; `Tie` written as one token, or starting with `T`.
+LABELS = TokenLabels(first_ids=(19, 20, 585), starts=((19,), (20,), (585, 54)), max_length=2)
+GREEDY = Sampling(preset="greedy", max_new_tokens=1, repetition_penalty=1.2, beam_width=4)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +69,7 @@ def test_probabilities_are_normalised_over_the_three_labels() -> None:
 
 def test_label_tokens_are_taken_after_the_prompt(llama_tokenizer: LlamaTokenizer) -> None:
     encoder = PromptEncoder(llama_tokenizer, "</s>")
-    labels = label_tokens(encoder)
+    labels = token_labels(encoder)
     prompt_ids = encoder.encode(build_prompt("Instruction.", "", "Response one.", "Response two."))
     for first_id, text in zip(labels.first_ids, ("1", "2", "Tie"), strict=True):
         assert (
@@ -86,18 +83,42 @@ def test_label_tokens_are_taken_after_the_prompt(llama_tokenizer: LlamaTokenizer
     assert labels.max_length == 3  # T, i, e with this character-level vocabulary
 
 
+def test_token_labels_ask_for_every_starting_token_by_id() -> None:
+    asked = LABELS.ask(GREEDY)
+    assert (asked.logprob_token_ids, asked.top_logprobs) == ((19, 20, 585, 54), None)
+
+
 def test_a_label_takes_its_most_likely_starting_token() -> None:
-    groups = ((19,), (20,), (585, 54))  # `Tie` written as one token, or starting with `T`
-    values = label_logprobs([math.log(0.3), math.log(0.2), math.log(0.1), math.log(0.25)], groups)
-    assert [math.exp(v) for v in values if v is not None] == pytest.approx([0.3, 0.2, 0.25])
-    assert label_logprobs([None, -math.inf, math.log(0.1), None], groups)[:2] == [None, None]
+    read = LABELS.read({19: math.log(0.3), 20: math.log(0.2), 585: math.log(0.1), 54: math.log(0.25)})
+    assert read.probabilities is not None and read.note is None
+    assert read.probabilities.tie == pytest.approx(0.25 / 0.75)
+    # A token the engine masked (-inf, or vLLM's server's -9999) or did not return has no mass.
+    read = LABELS.read({19: -math.inf, 20: math.log(0.1), 585: -9999.0})
+    assert read.probabilities == LabelProbabilities(response1=0.0, response2=1.0, tie=0.0)
 
 
 def test_probabilities_follow_the_greedy_choice() -> None:
     # Greedy decoding picks `1` (0.3), though the two tokens that start `Tie` add up to more.
-    groups = ((19,), (20,), (585, 54))
-    p = probabilities(label_logprobs([math.log(0.3), math.log(0.1), math.log(0.2), math.log(0.2)], groups))
+    p = LABELS.read({19: math.log(0.3), 20: math.log(0.1), 585: math.log(0.2), 54: math.log(0.2)}).probabilities
     assert p is not None and max(p.response1, p.response2, p.tie) == p.response1
+
+
+def test_no_log_probabilities_is_said_plainly() -> None:
+    for labels in (LABELS, TextLabels()):
+        read = labels.read(None)
+        assert read.probabilities is None and read.note and "no log-probabilities" in read.note
+
+
+def test_text_labels_match_the_top_tokens_by_text() -> None:
+    asked = TextLabels().ask(GREEDY)
+    assert (asked.logprob_token_ids, asked.top_logprobs) == (None, 5)
+    top = {"1": math.log(0.5), " 2": math.log(0.2), "T": math.log(0.04), "Tie": math.log(0.1), "The": -1.0}
+    read = TextLabels().read(top)
+    assert read.note is None and read.probabilities is not None
+    assert read.probabilities.response1 == pytest.approx(0.5 / 0.8)
+    partial = TextLabels().read({"1": -0.1, "2": -3.0})
+    assert partial.note and "Tie" in partial.note
+    assert partial.probabilities is not None and partial.probabilities.tie == 0.0
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from pandalm_client.models import Verdict
 from pandalm_serve.judge.parse import ParsedOutput, parse_output
 
 SAMPLE_SIZE = 59
 LABELS = {1: "1", 2: "2", 0: "Tie"}  # pandalm_result -> the label PandaLM wrote
-VERDICTS = {1: "response1", 2: "response2", 0: "tie"}
+VERDICTS: dict[int, Verdict] = {1: "response1", 2: "response2", 0: "tie"}
 
 
 def render(label: str, reason: str, reference: str) -> str:
@@ -41,7 +42,7 @@ def test_golden_pandalm_7b_outputs(sample: list[dict[str, Any]], position: int) 
     ("label", "verdict"),
     [("1", "response1"), ("2", "response2"), ("Tie", "tie"), ("tie", "tie"), ("TIE", "tie"), (" 2 ", "response2")],
 )
-def test_labels(label: str, verdict: str) -> None:
+def test_labels(label: str, verdict: Verdict) -> None:
     assert parse_output(render(label, "Because.", "Answer.")) == ParsedOutput(verdict, "Because.", "Answer.")
 
 
@@ -68,7 +69,7 @@ def test_garbage_output_gives_no_verdict(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "verdict"), [("1", "response1"), ("Tie\n", "tie"), ("\n2\n\n", "response2")])
-def test_label_only(text: str, verdict: str) -> None:
+def test_label_only(text: str, verdict: Verdict) -> None:
     assert parse_output(text) == ParsedOutput(verdict, None, None)
 
 

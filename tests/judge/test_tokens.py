@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from transformers import LlamaTokenizer
 
-from pandalm_serve.errors import PromptTooLongError, ServiceError
+from pandalm_serve.errors import ConfigurationError, PromptTooLongError
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.judge.tokens import PromptEncoder, _share, fit_prompt
 from tests.fakes import CharTokenizer
@@ -24,7 +24,7 @@ def test_empty_bos_setting_keeps_the_tokenizer_default(llama_tokenizer: LlamaTok
 
 
 def test_unknown_bos_token_is_refused_at_start(llama_tokenizer: LlamaTokenizer) -> None:
-    with pytest.raises(ServiceError, match="not in the model's vocabulary"):
+    with pytest.raises(ConfigurationError, match="not in the model's vocabulary"):
         PromptEncoder(llama_tokenizer, "<|begin_of_text|>")
 
 

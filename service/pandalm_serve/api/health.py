@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pandalm_client.models import DecodingInfo, InfoResponse, LimitsInfo
 
 from .. import __version__
+from ..judge.options import server_defaults
 from ..judge.prompt import TEMPLATE_VERSION
 from ..state import ServicesDep
 from .errors import ERROR_RESPONSES
@@ -33,19 +34,18 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
 async def info(services: ServicesDep) -> InfoResponse:
     s = services.settings
     engine = services.engine
+    token_ids = engine.tokenizer is not None
     return InfoResponse(
         service_version=__version__,
         engine=engine.name,
         model=engine.model_name,
-        demo=engine.demo,
+        demo=services.judge.profile.demo,
         template_version=TEMPLATE_VERSION,
-        bos_token=s.bos_token if engine.tokenizer is not None else None,
+        prompt_format=("token_ids" if token_ids else "text") if services.ready else None,
+        tokenizer=engine.tokenizer_source if token_ids else None,
+        bos_token=s.bos_token if token_ids else None,
         decoding=DecodingInfo(
-            preset=s.preset,
-            mode=s.mode,
-            swap=s.swap,
-            neutralize_headers=s.neutralize_headers,
-            max_new_tokens=s.max_new_tokens,
+            options=server_defaults(s),
             repetition_penalty=s.repetition_penalty,
             beam_width=s.beam_width,
             batch_invariant=s.batch_invariant,

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pandalm_client.models import (
     BatchRequest,
     BatchResult,
     CompareRequest,
     CompareResult,
-    JudgeOptions,
     StreamSummary,
 )
 
 from ..errors import ServiceError
-from ..judge.judge import summarize
+from ..judge.batch import judge_batch, stream_batch, summarize
 from ..state import ServicesDep
 from .errors import ERROR_RESPONSES
 
@@ -31,17 +27,6 @@ router = APIRouter(tags=["judging"])
 
 NDJSON = "application/x-ndjson"
 T = TypeVar("T")
-
-
-class _BatchEnvelope(BaseModel):
-    # Items stay raw here: each is validated on its own, so one bad item fails alone.
-    model_config = ConfigDict(extra="forbid")
-    items: list[Any] = Field(min_length=1)
-    options: JudgeOptions | None = None
-
-
-_BATCH_SCHEMA = BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-_BATCH_SCHEMA.pop("$defs", None)
 
 
 @router.post(
@@ -66,42 +51,25 @@ async def compare(body: CompareRequest, services: ServicesDep, request: Request)
             "content": {NDJSON: {"schema": {"type": "string"}}},
         },
     },
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}},
     summary="Judge many pairs concurrently",
 )
-async def batch(services: ServicesDep, request: Request) -> BatchResult | Response:
-    envelope = await _read_envelope(request)
-    if len(envelope.items) > services.settings.max_batch_items:
+async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> BatchResult | Response:
+    limit = services.settings.max_batch_items
+    if len(body.items) > limit:
         raise ServiceError(
-            f"the batch has {len(envelope.items)} items; this server takes at most "
-            f"{services.settings.max_batch_items} per request. Split it.",
+            f"the batch has {len(body.items)} items; this server takes at most {limit} per request. Split it.",
             code="batch_too_large",
-            status=413,
-            details={"items": len(envelope.items), "max_batch_items": services.settings.max_batch_items},
+            details={"items": len(body.items), "max_batch_items": limit},
         )
     services.require_ready()
     judge = services.judge
+    judge.options(body.options)  # an invalid batch-level option fails the whole request (422), not every item
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_ndjson(judge.stream_batch(envelope.items, envelope.options)), media_type=NDJSON)
-    results = await _unless_disconnected(request, judge.batch(envelope.items, envelope.options))
+        return StreamingResponse(_ndjson(stream_batch(judge, body.items, body.options)), media_type=NDJSON)
+    results = await _unless_disconnected(request, judge_batch(judge, body.items, body.options))
     if isinstance(results, Response):
         return results
     return BatchResult(results=results, summary=summarize(results))
-
-
-async def _read_envelope(request: Request) -> _BatchEnvelope:
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": f"the body is not valid JSON: {exc}", "type": "json_invalid"}]
-        ) from exc
-    try:
-        return _BatchEnvelope.model_validate(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from exc
 
 
 async def _ndjson(results: AsyncIterator[CompareResult]) -> AsyncIterator[bytes]:

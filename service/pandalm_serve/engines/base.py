@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pandalm_client.models import FinishReason, Preset
-
-from ..errors import ServiceError
 
 
 @dataclass(frozen=True, slots=True)
 class EnginePrompt:
     text: str
-    # The prompt's token ids, when the judge tokenized it (the vLLM engine); None lets the engine
-    # tokenize the text itself (the remote engine).
+    # PandaLM's exact token ids, when the judge has the tokenizer; None: the engine takes the text.
     token_ids: list[int] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LabelCandidates:
-    """Tokens whose log-probabilities the judge wants at the first generated position."""
-
-    token_ids: tuple[int, ...] | None  # for engines that tokenize like the judge (vLLM)
-    texts: tuple[str, ...]  # for engines that only see text (remote): each label's text
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +23,17 @@ class Sampling:
     repetition_penalty: float
     beam_width: int
     stop: tuple[str, ...] = ()
-    labels: LabelCandidates | None = None
+    # Constrain the output to this regular expression (the demo judge's format).
+    output_regex: str | None = None
+    # Log-probabilities wanted at the first generated position: of exactly these token ids (token-id
+    # prompts), or of the `top_logprobs` most likely tokens, by their text (text prompts).
+    logprob_token_ids: tuple[int, ...] | None = None
+    top_logprobs: int | None = None
+
+
+# Log-probabilities at the first generated position: by token id for `Sampling.logprob_token_ids`, by
+# token text for `Sampling.top_logprobs`. judge/labels.py turns them into label probabilities.
+FirstLogprobs = Mapping[int, float] | Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,31 +42,22 @@ class Generation:
     finish_reason: FinishReason
     prompt_tokens: int | None
     completion_tokens: int | None
-    # Log-probability of each of `Sampling.labels` at the first generated position (None: not among
-    # what the engine returned); the whole field is None when the engine could not give them,
-    # and `logprobs_note` says why.
-    label_logprobs: tuple[float | None, ...] | None = None
-    logprobs_note: str | None = None
+    # None when no log-probabilities were asked for, or the engine returned none.
+    first_logprobs: FirstLogprobs | None = None
 
 
-class EngineError(ServiceError):
-    """Generation failed; by default a 502, since the fault is the engine's, not the caller's."""
-
-    status = 502
-    code = "engine_error"
-
-
+@runtime_checkable
 class Engine(Protocol):
     """An engine only generates text; the judge builds prompts and parses outputs."""
 
     name: str  # "vllm", "remote", ...
     model_name: str
-    demo: bool
     # Context length in tokens, when the engine knows it.
     context_length: int | None
-    # A Hugging Face tokenizer when the engine has one locally; the judge uses it to count and
-    # truncate, and passes token ids in `EnginePrompt`.
+    # The Hugging Face tokenizer the judge builds token-id prompts with; None: the engine takes text.
     tokenizer: Any | None
+    # Where `tokenizer` came from (a folder or hub name), for /info.
+    tokenizer_source: str | None
     presets: frozenset[Preset]
 
     async def start(self) -> None: ...

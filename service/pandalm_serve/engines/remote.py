@@ -1,8 +1,14 @@
 """Any OpenAI-compatible `/v1/completions` server (e.g. vLLM replicas behind a load balancer).
 
-PandaLM is not a chat model: it gets its raw prompt. One shared aiohttp session, with a bounded
-connection pool, timeouts and retries with backoff; aiohttp because httpx's AsyncClient was several
-times slower under many concurrent requests (benchmarks/remote_http_client.py).
+PandaLM is not a chat model: it gets its raw prompt. With PandaLM's tokenizer (`--tokenizer`, or the
+served model's own when it loads), the prompt is PandaLM's exact token ids, and the label
+log-probabilities are asked for by token id (vLLM's `logprob_token_ids` and
+`return_tokens_as_token_ids`), exactly as in process. Without one, the prompt is text, and the BOS
+token and the context checks are the server's.
+
+One shared aiohttp session, with a bounded connection pool, timeouts and retries with backoff;
+aiohttp because httpx's AsyncClient was several times slower under many concurrent requests
+(benchmarks/remote_http_client.py).
 """
 
 from __future__ import annotations
@@ -16,26 +22,24 @@ import aiohttp
 
 from pandalm_client.models import Preset
 
-from ..errors import PromptTooLongError
+from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
+from ..model import load_tokenizer
 from ..settings import PANDALM_7B, Settings
-from .base import EngineError, EnginePrompt, Generation, Sampling
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
 
 logger = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 10.0
-_CONTEXT_HINTS = ("context length", "maximum context", "too long", "max_model_len")
-# Top log-probabilities asked for at each position: the most OpenAI's completions API allows.
-_TOP_LOGPROBS = 5
+# How vLLM names a token with `return_tokens_as_token_ids`.
+_TOKEN_ID_PREFIX = "token_id:"
 
 
 class RemoteEngine:
     name = "remote"
     # Beam search is not part of the OpenAI completions API.
     presets: frozenset[Preset] = frozenset({"greedy"})
-    demo = False
-    tokenizer = None
 
     def __init__(self, settings: Settings) -> None:
         assert settings.remote_url is not None
@@ -43,6 +47,8 @@ class RemoteEngine:
         self.base_url = _base_url(settings.remote_url)
         self.model_name = settings.remote_model or settings.model or ""
         self.context_length: int | None = None
+        self.tokenizer: Any | None = None
+        self.tokenizer_source: str | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -61,7 +67,35 @@ class RemoteEngine:
         served = next((m for m in models if m.get("id") == self.model_name), None)
         if served is not None and isinstance(served.get("max_model_len"), int):
             self.context_length = served["max_model_len"]
-        logger.info("remote engine: %s at %s", self.model_name, self.base_url)
+        await self._load_tokenizer()
+        logger.info(
+            "remote engine: %s at %s, prompts as %s",
+            self.model_name,
+            self.base_url,
+            "token ids" if self.tokenizer is not None else "text",
+        )
+
+    async def _load_tokenizer(self) -> None:
+        """PandaLM's tokenizer for token-id prompts: `--tokenizer`, else the served model's own if it loads."""
+        s = self._settings
+        if s.remote_prompt_format == "text":
+            return
+        source = s.tokenizer or self.model_name
+        try:
+            self.tokenizer = await asyncio.to_thread(load_tokenizer, source)
+        except ConfigurationError:
+            if s.tokenizer or s.remote_prompt_format == "token_ids":
+                raise
+            logger.warning(
+                "no tokenizer for %r: sending prompts as TEXT, so the BOS token and the context checks are the "
+                "remote server's, not PandaLM's. Pass --tokenizer (PandaLM's folder or hub name) for exact "
+                "token ids.",
+                source,
+            )
+            return
+        self.tokenizer_source = source
+        if self.context_length is None:
+            self.context_length = s.max_model_len
 
     async def _models(self) -> list[dict[str, Any]]:
         """The server's model list, or [] when it has none (not every compatible server lists models)."""
@@ -77,7 +111,7 @@ class RemoteEngine:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 logger.warning("remote server %s not answering yet: %s", self.base_url, exc)
             await asyncio.sleep(_backoff(attempt))
-        raise EngineError(f"the remote server {self.base_url} does not answer", code="remote_unavailable", status=503)
+        raise EngineError(f"the remote server {self.base_url} does not answer", code="remote_unavailable")
 
     async def stop(self) -> None:
         if self._session is not None:
@@ -86,30 +120,19 @@ class RemoteEngine:
 
     async def check_health(self) -> None:
         if self._session is None:
-            raise EngineError("the remote engine is not started", code="engine_not_ready", status=503)
+            raise EngineError("the remote engine is not started", code="not_ready")
         try:
             async with self._session.get(f"{self.base_url}/v1/models") as response:
                 await response.read()  # any answer at all means the server is up
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise EngineError(
-                f"the remote server {self.base_url} does not answer: {exc}", code="remote_unavailable", status=503
+                f"the remote server {self.base_url} does not answer: {exc}", code="remote_unavailable"
             ) from exc
 
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         if self._session is None:
-            raise EngineError("the remote engine is not started", code="engine_not_ready", status=503)
-        body: dict[str, Any] = {
-            "model": self.model_name,
-            "prompt": prompt.text if prompt.token_ids is None else prompt.token_ids,
-            "max_tokens": sampling.max_new_tokens,
-            "temperature": 0.0,
-            "repetition_penalty": sampling.repetition_penalty,  # a vLLM extension; others ignore it
-        }
-        if sampling.stop:
-            body["stop"] = list(sampling.stop)
-        if sampling.labels is not None:
-            body["logprobs"] = _TOP_LOGPROBS
-        data = await self._post("/v1/completions", body, request_id)
+            raise EngineError("the remote engine is not started", code="not_ready")
+        data = await self._post("/v1/completions", _completion_body(self.model_name, prompt, sampling), request_id)
         try:
             choice = data["choices"][0]
             text = choice["text"]
@@ -118,17 +141,13 @@ class RemoteEngine:
             raise EngineError(
                 "the remote server's answer is not an OpenAI completion", code="remote_bad_response"
             ) from exc
-        finish_reason = choice.get("finish_reason")
-        label_logprobs, note = None, None
-        if sampling.labels is not None:
-            label_logprobs, note = _label_logprobs(choice.get("logprobs"), sampling.labels.texts)
+        asked = sampling.logprob_token_ids is not None or sampling.top_logprobs is not None
         return Generation(
             text=text,
-            finish_reason="length" if finish_reason == "length" else "stop",
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            label_logprobs=label_logprobs,
-            logprobs_note=note,
+            first_logprobs=_first_logprobs(choice.get("logprobs")) if asked else None,
         )
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str) -> Any:
@@ -156,40 +175,47 @@ class RemoteEngine:
             logger.warning("remote %s failed (%s); retry %d/%d in %.1fs", path, problem, attempt + 1, retries, delay)
             await asyncio.sleep(delay)
         raise EngineError(
-            f"the remote server failed after {retries + 1} attempts: {problem}",
-            code="remote_unavailable",
-            status=503 if "HTTP 429" in problem or "HTTP 503" in problem else 502,
+            f"the remote server failed after {retries + 1} attempts: {problem}", code="remote_unavailable"
         )
 
 
-def _label_logprobs(logprobs: Any, labels: tuple[str, ...]) -> tuple[tuple[float | None, ...] | None, str | None]:
-    """Each label's log-probability at the first position, from the completion's top log-probabilities.
+def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": prompt.text if prompt.token_ids is None else prompt.token_ids,
+        "max_tokens": sampling.max_new_tokens,
+        "temperature": 0.0,
+        "repetition_penalty": sampling.repetition_penalty,  # a vLLM extension; others ignore it
+    }
+    if sampling.stop:
+        body["stop"] = list(sampling.stop)
+    if sampling.output_regex is not None:
+        body["structured_outputs"] = {"regex": sampling.output_regex}  # a vLLM extension
+    if sampling.logprob_token_ids is not None:
+        # vLLM extensions: exactly these tokens' log-probabilities, named by id rather than by text.
+        body["logprobs"] = len(sampling.logprob_token_ids)
+        body["logprob_token_ids"] = list(sampling.logprob_token_ids)
+        body["return_tokens_as_token_ids"] = True
+    elif sampling.top_logprobs is not None:
+        body["logprobs"] = sampling.top_logprobs
+    return body
 
-    Without the server's tokenizer, a token counts for a label when its text (less leading spaces)
-    starts the label (`T` or `Tie` for `Tie`); the most likely such token gives the label's value,
-    as with the vLLM engine. A label outside the top entries gets None (no probability mass).
-    """
+
+def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
+    """The first position's log-probabilities of a completion, by token id (`token_id:N`) or by text."""
     try:
         top = logprobs["top_logprobs"][0]
     except (KeyError, IndexError, TypeError):
-        return None, "the remote server returned no log-probabilities, so there are no probabilities"
+        return None
     if not isinstance(top, dict):
-        return None, "the remote server's log-probabilities are not in the completions format"
-    values: list[float | None] = []
-    for label in labels:
-        matches = [lp for token, lp in top.items() if token.lstrip() and label.startswith(token.lstrip())]
-        values.append(max(matches) if matches else None)
-    missing = [label for label, v in zip(labels, values, strict=True) if v is None]
-    note = (
-        f"label(s) {', '.join(missing)} not among the remote server's top {_TOP_LOGPROBS} tokens: taken as 0"
-        if missing
-        else None
-    )
-    return tuple(values), note
+        return None
+    if top and all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
+        return {int(k.removeprefix(_TOKEN_ID_PREFIX)): float(v) for k, v in top.items()}
+    return {str(k): float(v) for k, v in top.items()}
 
 
 def _rejected(status: int, text: str) -> Exception:
-    if status == 400 and any(hint in text.lower() for hint in _CONTEXT_HINTS):
+    if status == 400 and any(hint in text.lower() for hint in CONTEXT_ERROR_HINTS):
         return PromptTooLongError(
             f"the remote server rejected the prompt as too long for its context: {text}",
             details={"remote_status": status},

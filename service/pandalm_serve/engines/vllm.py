@@ -6,41 +6,20 @@ vLLM is imported here only, so the service installs and runs without it (remote 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pandalm_client.models import Preset
 
-from ..settings import PANDALM_7B, Settings
-from .base import EngineError, EnginePrompt, Generation, Sampling
-from .demo import MARKER_FILE, ensure_demo_model, is_demo_model
+from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
+from ..model import resolve_model
+from ..settings import Settings
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
 
 logger = logging.getLogger(__name__)
 
 _CPU_DEFAULT_KV_CACHE_GIB = 1.0
-
-
-def resolve_model(settings: Settings) -> str:
-    """The model to load: the configured one, else PandaLM-7B on a CUDA machine, else the demo judge."""
-    if settings.model:
-        return settings.model
-    import torch
-
-    if torch.cuda.is_available():
-        return PANDALM_7B
-    demo = ensure_demo_model(settings.cache_dir)
-    logger.warning(
-        "\n%s\nNO GPU AND NO --model: serving the tiny DEMO judge from %s.\n"
-        "Its weights are random: its verdicts MEAN NOTHING. Pass --model to serve PandaLM.\n%s",
-        "!" * 78,
-        demo,
-        "!" * 78,
-    )
-    return str(demo)
 
 
 class VLLMEngine:
@@ -51,19 +30,15 @@ class VLLMEngine:
         self._settings = settings
         self._engine: Any = None
         self._beam_search: Any = None
-        self._demo_regex: str | None = None
         self.model_name = settings.model or ""
-        self.demo = False
         self.context_length: int | None = settings.max_model_len
         self.tokenizer: Any | None = None
+        self.tokenizer_source: str | None = None
 
     async def start(self) -> None:
         s = self._settings
         model = await asyncio.to_thread(resolve_model, s)
         self.model_name = model
-        self.demo = is_demo_model(model)
-        if self.demo:
-            self._demo_regex = json.loads((Path(model) / MARKER_FILE).read_text())["output_regex"]
 
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.platforms import current_platform
@@ -72,9 +47,8 @@ class VLLMEngine:
         if s.batch_invariant:
             if current_platform.is_cpu():
                 # vLLM 0.32's CPU build crashes while warming up in this mode.
-                raise EngineError(
-                    "batch_invariant needs a GPU: vLLM's CPU build does not support it; unset --batch-invariant",
-                    code="bad_configuration",
+                raise ConfigurationError(
+                    "batch_invariant needs a GPU: vLLM's CPU build does not support it; unset --batch-invariant"
                 )
             # vLLM reads this switch from the environment, in this process and its engine process.
             os.environ["VLLM_BATCH_INVARIANT"] = "1"
@@ -84,6 +58,7 @@ class VLLMEngine:
             kv_cache_gib = _CPU_DEFAULT_KV_CACHE_GIB
         args = AsyncEngineArgs(
             model=model,
+            tokenizer=s.tokenizer,
             dtype=s.dtype,  # type: ignore[arg-type]
             max_model_len=s.max_model_len,
             tensor_parallel_size=s.tensor_parallel_size,
@@ -98,6 +73,7 @@ class VLLMEngine:
         # Building the engine blocks for the model load; a thread keeps /healthz answering meanwhile.
         self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
         self.tokenizer = self._engine.get_tokenizer()
+        self.tokenizer_source = s.tokenizer or model
         self.context_length = self._engine.model_config.max_model_len
         logger.info("vLLM engine ready: %s (context %d tokens)", model, self.context_length)
 
@@ -108,78 +84,52 @@ class VLLMEngine:
 
     async def check_health(self) -> None:
         if self._engine is None:
-            raise EngineError("the vLLM engine is not running", code="engine_not_ready", status=503)
+            raise EngineError("the vLLM engine is not running", code="not_ready")
         try:
             await self._engine.check_health()
         except Exception as exc:  # vLLM raises its own EngineDeadError and others
-            raise EngineError(f"the vLLM engine is unhealthy: {exc}", code="engine_dead", status=503) from exc
+            raise EngineError(f"the vLLM engine is unhealthy: {exc}", code="engine_dead") from exc
 
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         if self._engine is None:
-            raise EngineError("the vLLM engine is not running", code="engine_not_ready", status=503)
+            raise EngineError("the vLLM engine is not running", code="not_ready")
         if prompt.token_ids is None:
             raise ValueError("the vLLM engine takes token ids; the judge tokenizes")
         from vllm.exceptions import VLLMValidationError
 
-        label_ids = list(sampling.labels.token_ids) if sampling.labels and sampling.labels.token_ids else None
-        probe = None
         try:
             if sampling.preset == "beam":
                 output = await self._beam(prompt.token_ids, sampling, request_id)
-            elif label_ids and sampling.max_new_tokens > 1:
-                # Only the first position's log-probabilities are needed, and asking for them on the
-                # generation costs at every position: a one-token probe gets them, then the generation
-                # reuses the probe's prompt KV cache (benchmarks/label_logprobs.py).
-                probe = await self._greedy(prompt.token_ids, sampling, f"{request_id}-probe", label_ids, max_tokens=1)
-                output = await self._greedy(prompt.token_ids, sampling, request_id, None)
             else:
-                output = await self._greedy(prompt.token_ids, sampling, request_id, label_ids)
-                probe = output if label_ids else None
+                output = await self._greedy(prompt.token_ids, sampling, request_id)
         except VLLMValidationError as exc:
-            raise EngineError(str(exc), code="invalid_request", status=400) from exc
+            if any(hint in str(exc).lower() for hint in CONTEXT_ERROR_HINTS):
+                raise PromptTooLongError(f"vLLM refused the prompt: {exc}") from exc
+            raise EngineError(f"vLLM refused the request: {exc}") from exc
         completion = output.outputs[0]
         if completion.finish_reason not in ("stop", "length"):
-            raise EngineError(
-                f"vLLM ended the generation with finish_reason={completion.finish_reason!r}",
-                code="engine_error",
-                status=502,
-            )
-        label_logprobs, note = None, None
-        if sampling.labels is not None:
-            if probe is not None:
-                label_logprobs, note = _label_logprobs(probe.outputs[0].logprobs, label_ids or [])
-            elif sampling.preset == "beam":
-                note = "probabilities are not available with the beam preset"
-            else:
-                note = "this engine's tokenizer gave no label tokens"
+            raise EngineError(f"vLLM ended the generation with finish_reason={completion.finish_reason!r}")
         return Generation(
             text=completion.text,
             finish_reason=completion.finish_reason,
             prompt_tokens=len(output.prompt_token_ids or prompt.token_ids),
             completion_tokens=len(completion.token_ids),
-            label_logprobs=label_logprobs,
-            logprobs_note=note,
+            first_logprobs=_first_logprobs(completion.logprobs) if sampling.logprob_token_ids else None,
         )
 
-    async def _greedy(
-        self,
-        token_ids: list[int],
-        sampling: Sampling,
-        request_id: str,
-        label_ids: list[int] | None,
-        max_tokens: int | None = None,
-    ) -> Any:
+    async def _greedy(self, token_ids: list[int], sampling: Sampling, request_id: str) -> Any:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        label_ids = list(sampling.logprob_token_ids) if sampling.logprob_token_ids else None
         params = SamplingParams(
             temperature=0.0,
             repetition_penalty=sampling.repetition_penalty,
-            max_tokens=max_tokens or sampling.max_new_tokens,
+            max_tokens=sampling.max_new_tokens,
             stop=list(sampling.stop) or None,
             output_kind=RequestOutputKind.FINAL_ONLY,
-            structured_outputs=StructuredOutputsParams(regex=self._demo_regex) if self._demo_regex else None,
+            structured_outputs=StructuredOutputsParams(regex=sampling.output_regex) if sampling.output_regex else None,
             # The log-probabilities of exactly these tokens (after the repetition penalty and the other
             # processors: logprobs_mode="processed_logprobs"), at every generated position. The flat
             # format spares the garbage collector.
@@ -192,7 +142,7 @@ class VLLMEngine:
         async for output in self._engine.generate(TokensPrompt(prompt_token_ids=token_ids), params, request_id):
             final = output
         if final is None:
-            raise EngineError("vLLM returned no output", code="engine_error", status=502)
+            raise EngineError("vLLM returned no output")
         return final
 
     async def _beam(self, token_ids: list[int], sampling: Sampling, request_id: str) -> Any:
@@ -206,17 +156,15 @@ class VLLMEngine:
         async for output in self._beam_search.beam_search(tokens_input(token_ids), request_id, params):
             final = output
         if final is None:
-            raise EngineError("vLLM beam search returned no output", code="engine_error", status=502)
+            raise EngineError("vLLM beam search returned no output")
         return final
 
 
-def _label_logprobs(logprobs: Any, token_ids: Sequence[int]) -> tuple[tuple[float | None, ...] | None, str | None]:
-    """The requested tokens' log-probabilities at the first generated position."""
+def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
+    """The log-probabilities vLLM returned at the first generated position, by token id."""
     if logprobs is None or len(logprobs) == 0:
-        return None, "vLLM returned no log-probabilities"
-    first = logprobs[0]
-    values = tuple(first[i].logprob if i in first else None for i in token_ids)
-    return values, None
+        return None
+    return {token_id: entry.logprob for token_id, entry in logprobs[0].items()}
 
 
 def _make_beam_searcher(engine: Any) -> Any:

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from pandalm_client.models import ResultWarning
 
+from .format import SECTION_NAME_PATTERN
+
 # A line starting like one of PandaLM's sections. The model reads these as structure, so a
 # response containing `### Evaluation:\n1` can pose as the judge's own answer.
 _HEADER = re.compile(
-    r"^(?P<hashes>[ \t]*#{2,}[ \t]*)(?P<name>instruction|input|response[ \t]*[12]|evaluation|reason|reference)[ \t]*:",
+    rf"^(?P<hashes>[ \t]*#{{2,}}[ \t]*)(?P<name>{SECTION_NAME_PATTERN})[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
 

@@ -1,22 +1,21 @@
-"""Judging: request -> PandaLM prompt(s) -> engine -> parsed, reconciled verdict. Routes call this; it calls engines."""
+"""Judging one pair: request -> PandaLM prompt(s) -> engine -> parsed, reconciled verdict.
+
+Routes call this; it calls engines. The same steps run whatever the engine: the prompt builder and
+the label set are chosen once, when the engine has started, by whether there is a tokenizer.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import ValidationError
 
 from pandalm_client.models import (
-    BatchSummary,
     CompareRequest,
     CompareResult,
-    ErrorBody,
     JudgeOptions,
     LabelProbabilities,
     Order,
@@ -26,32 +25,17 @@ from pandalm_client.models import (
     Verdict,
 )
 
-from ..engines.base import Engine, EnginePrompt, Generation, LabelCandidates, Sampling
-from ..errors import ServiceError
+from ..engines.base import Engine, EnginePrompt, FirstLogprobs, Generation, Sampling
 from ..metrics import Metrics
+from ..model import ModelProfile
 from ..settings import Settings
 from .injection import screen
-from .labels import (
-    LABEL_TEXTS,
-    LabelTokens,
-    average,
-    label_logprobs,
-    label_tokens,
-    probabilities,
-    reconcile,
-    swap_back,
-    swap_probabilities_back,
-    verdict_from_label,
-)
+from .labels import LabelSet, TextLabels, token_labels, verdict_from_label
 from .options import ResolvedOptions, resolve_options
 from .parse import ParsedOutput, parse_output
-from .prompt import TEMPLATE_VERSION, build_prompt
-from .tokens import PromptEncoder, fit_prompt
-
-logger = logging.getLogger(__name__)
-
-# Verdict mode without a tokenizer to count the labels' tokens (remote engine): enough for `Tie`.
-_VERDICT_MODE_TOKENS = 3
+from .prompt import TEMPLATE_VERSION
+from .swap import average, reconcile, swap_back, swap_probabilities_back
+from .tokens import OrderedPair, PromptBuilder, PromptEncoder, TextPrompts, TokenPrompts
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +55,24 @@ class Judge:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
-        self._encoder: PromptEncoder | None = None
-        self._labels: LabelTokens | None = None
+        self.profile = ModelProfile()
+        self._prompts: PromptBuilder = TextPrompts()
+        self._labels: LabelSet = TextLabels()
 
-    def on_engine_started(self) -> None:
-        """Set up tokenization once the engine (and so its tokenizer) is loaded."""
-        if self.engine.tokenizer is not None:
-            self._encoder = PromptEncoder(self.engine.tokenizer, self.settings.bos_token)
-            self._labels = label_tokens(self._encoder)
+    def configure(self, profile: ModelProfile) -> None:
+        """Set up prompts and labels once the engine (and so its tokenizer) is loaded.
+
+        With a tokenizer, prompts are PandaLM's exact token ids, checked against the context, and
+        labels are token ids; without one, the engine gets text and labels are matched by text.
+        """
+        self.profile = profile
+        tokenizer = self.engine.tokenizer
+        if tokenizer is None:
+            self._prompts, self._labels = TextPrompts(), TextLabels()
+            return
+        encoder = PromptEncoder(tokenizer, self.settings.bos_token)
+        context_length = self.engine.context_length or self.settings.max_model_len
+        self._prompts, self._labels = TokenPrompts(encoder, context_length), token_labels(encoder)
 
     def options(self, *layers: JudgeOptions | None) -> ResolvedOptions:
         return resolve_options(self.settings, self.engine.presets, *layers)
@@ -110,27 +104,32 @@ class Judge:
         names = ("response1", "response2") if order == "original" else ("response2", "response1")
         response1, response2 = pair if order == "original" else pair[::-1]
         verdict_mode = options.mode == "verdict"
-        max_new_tokens = options.max_new_tokens
-        if verdict_mode:
-            max_new_tokens = self._labels.max_length if self._labels else _VERDICT_MODE_TOKENS
-        prompt, warnings = self._encode(request, response1, response2, options, max_new_tokens, names)
+        max_new_tokens = self._labels.max_length if verdict_mode else options.max_new_tokens
+        prompt, warnings = self._prompts.build(
+            OrderedPair(request.instruction, request.input, response1, response2, names),
+            max_new_tokens=max_new_tokens,
+            truncate=options.truncate,
+        )
         sampling = Sampling(
             preset=options.preset,
             max_new_tokens=max_new_tokens,
             repetition_penalty=self.settings.repetition_penalty,
             beam_width=self.settings.beam_width,
             stop=("\n",) if verdict_mode else (),
-            labels=LabelCandidates(self._labels.all_ids if self._labels else None, LABEL_TEXTS),
+            output_regex=self.profile.output_regex,
         )
-        generation = await self.engine.generate(prompt, sampling, request_id=uuid.uuid4().hex)
+        generation, first_logprobs, note = await self._generate(prompt, sampling, verdict_mode)
 
         parsed = parse_output(generation.text)
         verdict = parsed.verdict
         if verdict is None and verdict_mode and generation.finish_reason == "length":
             verdict = verdict_from_label(generation.text)  # `T` cut off at the limit: the first token decides
-        probs = self._probabilities(generation)
-        if generation.logprobs_note:
-            warnings.append(ResultWarning(code="no_probabilities", message=generation.logprobs_note))
+        probs = None
+        if note is None:
+            read = self._labels.read(first_logprobs)
+            probs, note = read.probabilities, read.note
+        if note:
+            warnings.append(ResultWarning(code="no_probabilities", message=note))
         if generation.finish_reason == "length" and not verdict_mode:
             warnings.append(
                 ResultWarning(
@@ -143,38 +142,25 @@ class Judge:
             return _Judged(order, parsed, swap_back(verdict), swap_probabilities_back(probs), generation, warnings)
         return _Judged(order, parsed, verdict, probs, generation, warnings)
 
-    def _probabilities(self, generation: Generation) -> LabelProbabilities | None:
-        if generation.label_logprobs is None:
-            return None
-        if self._labels is None:  # the engine matched each label itself (remote)
-            return probabilities(generation.label_logprobs)
-        return probabilities(label_logprobs(generation.label_logprobs, self._labels.starts))
-
-    def _encode(
-        self,
-        request: CompareRequest,
-        response1: str,
-        response2: str,
-        options: ResolvedOptions,
-        max_new_tokens: int,
-        names: tuple[str, str],
-    ) -> tuple[EnginePrompt, list[ResultWarning]]:
-        """The prompt for one order, tokenized and fitted to the context when the engine has a tokenizer."""
-        if self._encoder is None or self.engine.context_length is None:
-            # The remote server tokenizes, and reports a prompt that is too long itself.
-            return EnginePrompt(build_prompt(request.instruction, request.input, response1, response2)), []
-        fitted = fit_prompt(
-            self._encoder,
-            request.instruction,
-            request.input,
-            response1,
-            response2,
-            context_length=self.engine.context_length,
-            max_new_tokens=max_new_tokens,
-            truncate=options.truncate,
-            names=names,
+    async def _generate(
+        self, prompt: EnginePrompt, sampling: Sampling, verdict_mode: bool
+    ) -> tuple[Generation, FirstLogprobs | None, str | None]:
+        """The generation, the log-probabilities at its first position, and why they are missing if they are."""
+        request_id = uuid.uuid4().hex
+        if sampling.preset == "beam":
+            generation = await self.engine.generate(prompt, sampling, request_id)
+            return generation, None, "probabilities are not available with the beam preset"
+        if verdict_mode:
+            generation = await self.engine.generate(prompt, self._labels.ask(sampling), request_id)
+            return generation, generation.first_logprobs, None
+        # Only the first position's log-probabilities are needed, and asking for them on the generation
+        # costs at every position: a one-token probe gets them, then the generation reuses the probe's
+        # prompt KV cache (benchmarks/label_logprobs.py).
+        probe = await self.engine.generate(
+            prompt, self._labels.ask(dataclasses.replace(sampling, max_new_tokens=1)), f"{request_id}-probe"
         )
-        return EnginePrompt(fitted.text, fitted.token_ids), fitted.warnings
+        generation = await self.engine.generate(prompt, sampling, request_id)
+        return generation, probe.first_logprobs, None
 
     def _result(
         self,
@@ -230,76 +216,6 @@ class Judge:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             warnings=warnings,
         )
-
-    async def compare_or_error(self, item: Any, batch_options: JudgeOptions | None, index: int) -> CompareResult:
-        """Judge one batch item; whatever goes wrong becomes this item's error, never the batch's."""
-        started = time.perf_counter()
-        item_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-        error = None
-        try:
-            request = CompareRequest.model_validate(item)
-        except ValidationError as exc:
-            error = ErrorBody(
-                code="invalid_request",
-                message="this item is not a valid compare request; see details",
-                details=validation_details(exc),
-            )
-        if error is None:
-            try:
-                return await self.compare(request, batch_options, index)
-            except ServiceError as exc:
-                error = exc.body()
-            except Exception:
-                logger.exception("internal error while judging batch item %d", index)
-                error = ErrorBody(
-                    code="internal_error", message="internal error while judging this item; see the server log"
-                )
-        result = CompareResult(
-            id=item_id,
-            index=index,
-            status="error",
-            error=error,
-            model=self.engine.model_name,
-            template_version=TEMPLATE_VERSION,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-        self.metrics.observe_result(result, [])
-        return result
-
-    async def stream_batch(self, items: list[Any], batch_options: JudgeOptions | None) -> AsyncIterator[CompareResult]:
-        """Judge all items concurrently (vLLM batches them) and yield each result as it finishes.
-
-        Stopping the iteration early (the client went away) cancels the items still running,
-        which aborts their generation in the engine.
-        """
-        tasks = [asyncio.create_task(self.compare_or_error(item, batch_options, i)) for i, item in enumerate(items)]
-        try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    async def batch(self, items: list[Any], batch_options: JudgeOptions | None) -> list[CompareResult]:
-        results: list[CompareResult | None] = [None] * len(items)
-        async for result in self.stream_batch(items, batch_options):
-            assert result.index is not None
-            results[result.index] = result
-        return [r for r in results if r is not None]
-
-
-def summarize(results: Iterable[CompareResult]) -> BatchSummary:
-    summary = BatchSummary()
-    for result in results:
-        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
-        if result.consistent is False:
-            summary.inconsistent += 1
-    return summary
-
-
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors without the echoed input, which may be large or confidential."""
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
 
 
 def _total(values: Iterable[int | None]) -> int | None:

@@ -1,38 +1,106 @@
-"""PandaLM's three labels: their tokens, their probabilities, and reconciling the two orders of a swap."""
+"""PandaLM's three labels as the engine sees them: which tokens to ask log-probabilities for, and reading them.
+
+With token-id prompts the labels are exact token ids (`TokenLabels`); with text prompts, where the
+server tokenizes, they are matched by text among the server's top tokens (`TextLabels`). The judge
+picks one of the two at start-up and never branches on the engine.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pandalm_client.models import LabelProbabilities, Verdict
 
-from ..errors import ServiceError
+from ..engines.base import FirstLogprobs, Sampling
+from ..errors import ConfigurationError
+from .format import LABEL_TEXTS, VERDICTS
 from .prompt import build_prompt
 from .tokens import PromptEncoder
 
-VERDICTS: tuple[Verdict, Verdict, Verdict] = ("response1", "response2", "tie")
-# The text PandaLM writes for each verdict, in the order of VERDICTS.
-LABEL_TEXTS = ("1", "2", "Tie")
-_SWAPPED: dict[Verdict, Verdict] = {"response1": "response2", "response2": "response1", "tie": "tie"}
+# Top log-probabilities asked for with text prompts: the most OpenAI's completions API allows.
+TOP_LOGPROBS = 5
+# Tokens to generate for a label alone with text prompts, where they cannot be counted: enough for `Tie`.
+_TEXT_LABEL_TOKENS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class LabelTokens:
+class LabelRead:
+    probabilities: LabelProbabilities | None
+    note: str | None  # why the probabilities are missing or partial
+
+
+class LabelSet(Protocol):
+    """How the judge asks the engine for the labels' log-probabilities, and reads them."""
+
+    @property
+    def max_length(self) -> int:
+        """Tokens of the longest label."""
+        ...
+
+    def ask(self, sampling: Sampling) -> Sampling:
+        """`sampling`, asking for what `read` needs at the first generated position."""
+        ...
+
+    def read(self, first: FirstLogprobs | None) -> LabelRead: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLabels:
+    """Each label's token ids after a prompt, for engines that take PandaLM's token ids."""
+
     first_ids: tuple[int, int, int]  # the token that starts each label, in the order of VERDICTS
     # Per label, its first token and every other token that starts spelling it (`T`, `Ti` for
     # `Tie`): the model may start a label with any of them.
     starts: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
-    max_length: int  # tokens of the longest label
+    max_length: int
 
     @property
     def all_ids(self) -> tuple[int, ...]:
         return tuple(i for group in self.starts for i in group)
 
+    def ask(self, sampling: Sampling) -> Sampling:
+        return dataclasses.replace(sampling, logprob_token_ids=self.all_ids, top_logprobs=None)
 
-def label_tokens(encoder: PromptEncoder) -> LabelTokens:
+    def read(self, first: FirstLogprobs | None) -> LabelRead:
+        if first is None:
+            return LabelRead(None, "the engine returned no log-probabilities")
+        by_id: dict[Any, float] = dict(first)
+        values = [_most_likely([by_id.get(token_id) for token_id in group]) for group in self.starts]
+        return LabelRead(probabilities(values), None)
+
+
+@dataclass(frozen=True, slots=True)
+class TextLabels:
+    """Labels matched by text among the top tokens, for servers that tokenize the prompt themselves.
+
+    A token counts for a label when its text (less leading spaces) starts the label (`T` or `Tie` for
+    `Tie`); a label outside the top tokens gets no probability mass.
+    """
+
+    max_length: int = _TEXT_LABEL_TOKENS
+
+    def ask(self, sampling: Sampling) -> Sampling:
+        return dataclasses.replace(sampling, logprob_token_ids=None, top_logprobs=TOP_LOGPROBS)
+
+    def read(self, first: FirstLogprobs | None) -> LabelRead:
+        if first is None:
+            return LabelRead(None, "the remote server returned no log-probabilities, so there are no probabilities")
+        tokens = [(str(token).lstrip(), logprob) for token, logprob in first.items()]
+        values = [_most_likely([lp for text, lp in tokens if text and label.startswith(text)]) for label in LABEL_TEXTS]
+        missing = [label for label, value in zip(LABEL_TEXTS, values, strict=True) if value is None]
+        note = (
+            f"label(s) {', '.join(missing)} not among the remote server's top {TOP_LOGPROBS} tokens: taken as 0"
+            if missing
+            else None
+        )
+        return LabelRead(probabilities(values), note)
+
+
+def token_labels(encoder: PromptEncoder) -> TokenLabels:
     """Each label's first token as the tokenizer gives it right after a prompt, not on its own.
 
     A tokenizer can tokenize `Tie` differently at the start of a text and after `\\n`; what the
@@ -46,16 +114,13 @@ def label_tokens(encoder: PromptEncoder) -> LabelTokens:
         ids = encoder.encode(prompt + text)
         common = next((i for i, (a, b) in enumerate(zip(prompt_ids, ids, strict=False)) if a != b), len(prompt_ids))
         if common != len(prompt_ids) or common >= len(ids):
-            raise ServiceError(
-                f"cannot find the token of label {text!r} after the prompt with this tokenizer",
-                code="bad_configuration",
-            )
+            raise ConfigurationError(f"cannot find the token of label {text!r} after the prompt with this tokenizer")
         firsts.append(ids[common])
         lengths.append(len(ids) - common)
     if len(set(firsts)) != 3:
-        raise ServiceError("the three labels do not start with distinct tokens", code="bad_configuration")
+        raise ConfigurationError("the three labels do not start with distinct tokens with this tokenizer")
     starts = _label_starts(encoder.tokenizer, firsts)
-    return LabelTokens(
+    return TokenLabels(
         first_ids=(firsts[0], firsts[1], firsts[2]), starts=(starts[0], starts[1], starts[2]), max_length=max(lengths)
     )
 
@@ -72,27 +137,14 @@ def _label_starts(tokenizer: Any, firsts: list[int]) -> list[tuple[int, ...]]:
     return [tuple(group) for group in groups]
 
 
-def label_logprobs(logprobs: Sequence[float | None], groups: Sequence[Sequence[int]]) -> list[float | None]:
-    """Each label's log-probability: that of the most likely token that starts it.
+def _most_likely(logprobs: Sequence[float | None]) -> float | None:
+    """A label's log-probability: that of the most likely token that starts it.
 
     The most likely rather than the sum, so that the label greedy decoding picks is always the most
     probable one: the probabilities follow the verdict.
     """
-    values: list[float | None] = []
-    position = 0
-    for group in groups:
-        known = [lp for lp in logprobs[position : position + len(group)] if lp is not None and not math.isnan(lp)]
-        position += len(group)
-        values.append(max(known) if known and max(known) > -math.inf else None)
-    return values
-
-
-def verdict_from_label(text: str) -> Verdict | None:
-    """The verdict of a label cut off at the token limit: the first token decides (`T` is `Tie`)."""
-    label = text.strip().lower()
-    if label in ("1", "2"):
-        return "response1" if label == "1" else "response2"
-    return "tie" if label and "tie".startswith(label) else None
+    known = [lp for lp in logprobs if lp is not None and not math.isnan(lp) and lp > -math.inf]
+    return max(known) if known else None
 
 
 def probabilities(logprobs: Sequence[float | None]) -> LabelProbabilities | None:
@@ -104,33 +156,10 @@ def probabilities(logprobs: Sequence[float | None]) -> LabelProbabilities | None
     return LabelProbabilities(**{v: m / total for v, m in zip(VERDICTS, masses, strict=True)})
 
 
-def swap_back(verdict: Verdict | None) -> Verdict | None:
-    """A verdict given on the swapped order, in the request's positions."""
-    return _SWAPPED[verdict] if verdict is not None else None
-
-
-def swap_probabilities_back(p: LabelProbabilities | None) -> LabelProbabilities | None:
-    return LabelProbabilities(response1=p.response2, response2=p.response1, tie=p.tie) if p is not None else None
-
-
-def average(a: LabelProbabilities | None, b: LabelProbabilities | None) -> LabelProbabilities | None:
-    if a is None or b is None:
-        return None
-    return LabelProbabilities(
-        response1=(a.response1 + b.response1) / 2, response2=(a.response2 + b.response2) / 2, tie=(a.tie + b.tie) / 2
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Reconciled:
-    verdict: Verdict | None
-    consistent: bool | None  # None: at least one order did not parse
-
-
-def reconcile(original: Verdict | None, swapped_back: Verdict | None) -> Reconciled:
-    """Agreeing orders give their verdict; disagreeing ones a tie, marked inconsistent; unparsed stays unparsed."""
-    if original is None or swapped_back is None:
-        return Reconciled(None, None)
-    if original == swapped_back:
-        return Reconciled(original, True)
-    return Reconciled("tie", False)
+def verdict_from_label(text: str) -> Verdict | None:
+    """The verdict of a label cut off at the token limit: the first token decides (`T` is `Tie`)."""
+    label = text.strip().lower()
+    for verdict, full in zip(VERDICTS, LABEL_TEXTS, strict=True):
+        if label and full.lower().startswith(label):
+            return verdict
+    return None

@@ -1,4 +1,9 @@
-"""Options in layers: an item's own override its batch's, which override the server's settings."""
+"""Options in layers: an item's own override its batch's, which override the server's settings.
+
+The options are declared once, as the wire schema's `JudgeOptions`. Each has a setting of the same
+name holding the server's default, and a field of `ResolvedOptions`; tests/judge/test_options.py
+checks the three agree.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,13 @@ from pandalm_client.models import JudgeOptions, Mode, Preset
 from ..errors import InvalidOptionError
 from ..settings import Settings
 
+OPTION_NAMES = tuple(JudgeOptions.model_fields)
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedOptions:
+    """Every option, decided."""
+
     preset: Preset
     max_new_tokens: int
     truncate: bool
@@ -20,20 +29,18 @@ class ResolvedOptions:
     neutralize_headers: bool
 
 
+def server_defaults(settings: Settings) -> JudgeOptions:
+    """The server's default for every option, as the wire schema states options."""
+    return JudgeOptions(**{name: getattr(settings, name) for name in OPTION_NAMES})
+
+
 def resolve_options(settings: Settings, presets: frozenset[Preset], *layers: JudgeOptions | None) -> ResolvedOptions:
     """Merge option layers, most general first, onto the server's defaults, and check the result."""
-    merged: dict[str, object] = {
-        "preset": settings.preset,
-        "max_new_tokens": settings.max_new_tokens,
-        "truncate": settings.truncate,
-        "mode": settings.mode,
-        "swap": settings.swap,
-        "neutralize_headers": settings.neutralize_headers,
-    }
+    merged = server_defaults(settings).model_dump()
     for layer in layers:
         if layer is not None:
             merged.update(layer.model_dump(exclude_none=True))
-    resolved = ResolvedOptions(**merged)  # type: ignore[arg-type]
+    resolved = ResolvedOptions(**merged)
     if resolved.preset not in presets:
         raise InvalidOptionError(
             f"preset {resolved.preset!r} is not available on this engine; use one of {sorted(presets)}",

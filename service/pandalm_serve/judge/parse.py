@@ -1,4 +1,4 @@
-"""PandaLM's output format: `<1|2|Tie>\\n\\n### Reason: <reason>\\n\\n### Reference: <reference>\\n`."""
+"""Reading PandaLM's output (its format: judge/format.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from dataclasses import dataclass
 
 from pandalm_client.models import Verdict
 
+from .format import REASON_HEADER, REFERENCE_HEADER, VERDICT_OF_LABEL
 from .prompt import SPECIAL_TOKEN_PATTERN
-
-_LABELS: dict[str, Verdict] = {"1": "response1", "2": "response2", "tie": "tie"}
-REASON_HEADER = "### Reason:"
-REFERENCE_HEADER = "### Reference:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +25,7 @@ def parse_output(text: str) -> ParsedOutput:
     """
     text = SPECIAL_TOKEN_PATTERN.sub("", text).strip()
     first_line, _, rest = text.partition("\n")
-    verdict = _LABELS.get(first_line.strip().lower())
+    verdict = VERDICT_OF_LABEL.get(first_line.strip().lower())
     if verdict is None:
         return ParsedOutput(None, None, None)
 

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import re
 
+from .format import (
+    EVALUATION_HEADER,
+    INPUT_HEADER,
+    INSTRUCTION_HEADER,
+    RESPONSE1_HEADER,
+    RESPONSE2_HEADER,
+)
+
 # Version of the template below. Bump it whenever the prompt text can change, because a verdict
 # is only comparable with verdicts judged on the same template.
 TEMPLATE_VERSION = "pandalm-v1"
@@ -31,10 +39,11 @@ def clean_response(text: str) -> str:
 
 def build_prompt(instruction: str, input: str, response1: str, response2: str) -> str:
     """PandaLM's prompt for one pair; instruction and input are used exactly as given."""
-    responses = f"### Response 1:\n{clean_response(response1)}\n\n### Response 2:\n{clean_response(response2)}"
+    task = f"{INSTRUCTION_HEADER}\n{instruction}\n\n"
     if input:
-        return (
-            f"{HEAD_WITH_INPUT}\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n"
-            f"{responses}\n\n### Evaluation:\n"
-        )
-    return f"{HEAD_WITHOUT_INPUT}\n\n### Instruction:\n{instruction}\n\n{responses}\n\n### Evaluation:\n"
+        task += f"{INPUT_HEADER}\n{input}\n\n"
+    return (
+        f"{HEAD_WITH_INPUT if input else HEAD_WITHOUT_INPUT}\n\n{task}"
+        f"{RESPONSE1_HEADER}\n{clean_response(response1)}\n\n{RESPONSE2_HEADER}\n{clean_response(response2)}"
+        f"\n\n{EVALUATION_HEADER}\n"
+    )

@@ -1,13 +1,14 @@
-"""Token ids as PandaLM saw them in training, and fitting a prompt into the model's context."""
+"""Prompts as the engine gets them: PandaLM's token ids fitted into the context, or plain text."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pandalm_client.models import ResultWarning
 
-from ..errors import PromptTooLongError, ServiceError
+from ..engines.base import EnginePrompt
+from ..errors import ConfigurationError, PromptTooLongError
 from .prompt import build_prompt, clean_response
 
 # Re-tokenizing truncated text can shift a token or two at the cut: allow a few more attempts.
@@ -28,10 +29,9 @@ class PromptEncoder:
         if bos_token is not None:
             bos_id = tokenizer.convert_tokens_to_ids(bos_token)
             if bos_id is None or (bos_id == tokenizer.unk_token_id and bos_token != tokenizer.unk_token):
-                raise ServiceError(
+                raise ConfigurationError(
                     f"bos_token {bos_token!r} is not in the model's vocabulary; set --bos-token to one of its "
-                    "tokens, or to an empty string to use the tokenizer's own",
-                    code="bad_configuration",
+                    "tokens, or to an empty string to use the tokenizer's own"
                 )
             self.bos_id = bos_id
 
@@ -120,3 +120,55 @@ def _share(room: int, len1: int, len2: int) -> tuple[int, int]:
     if len2 <= room - half:
         return min(len1, room - len2), len2
     return half, room - half
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedPair:
+    """One order of a pair, as the prompt shows it; `names` are the request's names of its two responses."""
+
+    instruction: str
+    input: str
+    response1: str
+    response2: str
+    names: tuple[str, str] = ("response1", "response2")
+
+
+class PromptBuilder(Protocol):
+    """Builds the engine's prompt for one order of a pair."""
+
+    def build(
+        self, pair: OrderedPair, *, max_new_tokens: int, truncate: bool
+    ) -> tuple[EnginePrompt, list[ResultWarning]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPrompts:
+    """PandaLM's exact token ids, checked against the context (and truncated on request) before the engine."""
+
+    encoder: PromptEncoder
+    context_length: int
+
+    def build(
+        self, pair: OrderedPair, *, max_new_tokens: int, truncate: bool
+    ) -> tuple[EnginePrompt, list[ResultWarning]]:
+        fitted = fit_prompt(
+            self.encoder,
+            pair.instruction,
+            pair.input,
+            pair.response1,
+            pair.response2,
+            context_length=self.context_length,
+            max_new_tokens=max_new_tokens,
+            truncate=truncate,
+            names=pair.names,
+        )
+        return EnginePrompt(fitted.text, fitted.token_ids), fitted.warnings
+
+
+class TextPrompts:
+    """The prompt's text, for a server that tokenizes it, adds its own BOS token and checks its context."""
+
+    def build(
+        self, pair: OrderedPair, *, max_new_tokens: int, truncate: bool
+    ) -> tuple[EnginePrompt, list[ResultWarning]]:
+        return EnginePrompt(build_prompt(pair.instruction, pair.input, pair.response1, pair.response2)), []

@@ -17,19 +17,19 @@ from typing import Any
 
 from aiohttp import web
 
+from ..judge.format import render_output
 from ..judge.prompt import build_prompt
-from .testset import load_testset, pandalm_label
+from .testset import LABEL_VERDICTS, load_testset, pandalm_label
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "pandalm-7b-replay"
-_LABEL_TEXT = {0: "Tie", 1: "1", 2: "2"}
 
 
 def pandalm_text(output: dict[str, Any]) -> str:
     """The text PandaLM wrote for one published output."""
-    label = _LABEL_TEXT[pandalm_label(output["pandalm_result"])]
-    return f"{label}\n\n### Reason: {output['pandalm_reason']}\n\n### Reference: {output['pandalm_reference']}\n"
+    verdict = LABEL_VERDICTS[pandalm_label(output["pandalm_result"])]
+    return render_output(verdict, output["pandalm_reason"], output["pandalm_reference"])
 
 
 def recorded_answers(testset: Path, outputs: Path) -> dict[str, str]:

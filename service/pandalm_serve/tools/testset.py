@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pandalm_client.models import Verdict
+
 # Labels as the test set writes them: 1 and 2 for the better response, 0 for a tie.
 LABELS = (0, 1, 2)
-VERDICT_LABELS = {"response1": 1, "response2": 2, "tie": 0}
+VERDICT_LABELS: dict[Verdict, int] = {"response1": 1, "response2": 2, "tie": 0}
+LABEL_VERDICTS: dict[int, Verdict] = {label: verdict for verdict, label in VERDICT_LABELS.items()}
 
 
 @dataclass(frozen=True, slots=True)

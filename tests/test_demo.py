@@ -6,7 +6,8 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from pandalm_serve.engines.demo import DEMO_OUTPUT_REGEX, MARKER_FILE, ensure_demo_model, is_demo_model
+from pandalm_serve.demo import DEMO_OUTPUT_REGEX, MARKER_FILE, ensure_demo_model, is_demo_model
+from pandalm_serve.model import ModelProfile, profile_of
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -26,3 +27,16 @@ def test_demo_judge_is_built_deterministically_offline(tmp_path: Path) -> None:
     assert len(tokenizer) == 1000
     assert tokenizer.convert_tokens_to_ids(["<unk>", "<s>", "</s>"]) == [0, 1, 2]
     assert json.loads((first / MARKER_FILE).read_text())["output_regex"] == DEMO_OUTPUT_REGEX
+
+
+def test_the_demo_output_regex_is_pandalm_format() -> None:
+    # The marker of demo judges built before the format moved to judge/format.py holds this exact text.
+    assert DEMO_OUTPUT_REGEX == (
+        r"(1|2|Tie)\n\n### Reason: [A-Za-z][A-Za-z ,.]{7,47}\n\n### Reference: [A-Za-z][A-Za-z ,.]{7,47}\n"
+    )
+
+
+def test_the_judge_learns_of_the_demo_from_its_folder(tmp_path: Path) -> None:
+    demo = ensure_demo_model(tmp_path)
+    assert profile_of("WeOpenML/PandaLM-7B-v1", str(demo)) == ModelProfile(demo=True, output_regex=DEMO_OUTPUT_REGEX)
+    assert profile_of("WeOpenML/PandaLM-7B-v1", None) == ModelProfile()

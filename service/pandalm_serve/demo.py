@@ -1,7 +1,8 @@
 """The tiny demo judge: a random-weight LLaMA built locally, so every endpoint works without a GPU or a download.
 
-Its verdicts mean nothing. The vLLM engine constrains its output to PandaLM's format
-(`DEMO_OUTPUT_REGEX`), so parsing, metrics and the API behave as they do with the real model.
+Its verdicts mean nothing. Its folder carries a marker file with the regular expression of PandaLM's
+format (`DEMO_OUTPUT_REGEX`); the judge constrains the demo's output to it (model.py reads it), so
+parsing, metrics and the API behave as they do with the real model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .judge.format import VERDICTS, output_regex, render_output
+from .judge.prompt import build_prompt
+
 logger = logging.getLogger(__name__)
 
 # Bump when the recipe below changes, so a stale cached model is never reused.
@@ -20,7 +24,7 @@ DEMO_VERSION = "2"
 MARKER_FILE = "pandalm_demo.json"
 
 # Lengths are bounded so a demo verdict takes about a second on a CPU.
-DEMO_OUTPUT_REGEX = r"(1|2|Tie)\n\n### Reason: [A-Za-z][A-Za-z ,.]{7,47}\n\n### Reference: [A-Za-z][A-Za-z ,.]{7,47}\n"
+DEMO_OUTPUT_REGEX = output_regex(reason="[A-Za-z][A-Za-z ,.]{7,47}", reference="[A-Za-z][A-Za-z ,.]{7,47}")
 
 _VOCAB_SIZE = 1000
 _SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]  # ids 0, 1, 2, as in LLaMA's tokenizer
@@ -74,14 +78,10 @@ def ensure_demo_model(cache_dir: Path) -> Path:
 
 
 def _corpus() -> list[str]:
-    from ..judge.prompt import build_prompt
-
     lines = [
         build_prompt("Instruction", "Input", "Response one", "Response two"),
         build_prompt("Instruction", "", "Response one", "Response two"),
-        "1\n\n### Reason: Reason.\n\n### Reference: Reference.\n",
-        "2\n\n### Reason: Reason.\n\n### Reference: Reference.\n",
-        "Tie\n\n### Reason: Reason.\n\n### Reference: Reference.\n",
+        *(render_output(verdict, "Reason.", "Reference.") for verdict in VERDICTS),
     ]
     # A deterministic pseudo-text: every word beside many others, in both cases.
     n, m = len(_WORDS), len(_SYLLABLES)

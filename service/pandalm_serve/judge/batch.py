@@ -1,0 +1,92 @@
+"""Judging a batch: every item concurrently (vLLM batches them), each failing alone, and the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+
+from pandalm_client.models import (
+    BatchItem,
+    BatchSummary,
+    CompareResult,
+    ErrorBody,
+    InvalidItem,
+    JudgeOptions,
+)
+
+from ..errors import ServiceError
+from .judge import Judge
+from .prompt import TEMPLATE_VERSION
+
+logger = logging.getLogger(__name__)
+
+
+async def stream_batch(
+    judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None
+) -> AsyncIterator[CompareResult]:
+    """Judge all items concurrently and yield each result as it finishes.
+
+    Stopping the iteration early (the client went away) cancels the items still running, which
+    aborts their generation in the engine.
+    """
+    tasks = [asyncio.create_task(_judge_item(judge, item, options, i)) for i, item in enumerate(items)]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def judge_batch(judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None) -> list[CompareResult]:
+    """Every item's result, in the order of `items`."""
+    results: list[CompareResult | None] = [None] * len(items)
+    async for result in stream_batch(judge, items, options):
+        assert result.index is not None
+        results[result.index] = result
+    return [r for r in results if r is not None]
+
+
+def summarize(results: Iterable[CompareResult]) -> BatchSummary:
+    summary = BatchSummary()
+    for result in results:
+        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+        if result.consistent is False:
+            summary.inconsistent += 1
+    return summary
+
+
+async def _judge_item(judge: Judge, item: BatchItem, options: JudgeOptions | None, index: int) -> CompareResult:
+    """Judge one batch item; whatever goes wrong becomes this item's error, never the batch's."""
+    started = time.perf_counter()
+    if isinstance(item, InvalidItem):
+        error = ErrorBody(
+            code="invalid_request",
+            message="this item is not a valid compare request; see details",
+            details=item.details,
+        )
+        return _error_result(judge, item.id, index, error, started)
+    try:
+        return await judge.compare(item, options, index)
+    except ServiceError as exc:
+        return _error_result(judge, item.id, index, exc.body(), started)
+    except Exception:
+        logger.exception("internal error while judging batch item %d", index)
+        error = ErrorBody(code="internal_error", message="internal error while judging this item; see the server log")
+        return _error_result(judge, item.id, index, error, started)
+
+
+def _error_result(judge: Judge, item_id: str | None, index: int, error: ErrorBody, started: float) -> CompareResult:
+    result = CompareResult(
+        id=item_id,
+        index=index,
+        status="error",
+        error=error,
+        model=judge.engine.model_name,
+        template_version=TEMPLATE_VERSION,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    judge.metrics.observe_result(result, [])
+    return result

@@ -1,0 +1,72 @@
+"""Which model to serve, what the judge must know about it, and loading its tokenizer.
+
+Engines get a model name or folder from here; they know nothing of the demo judge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .demo import MARKER_FILE, ensure_demo_model
+from .errors import ConfigurationError
+from .settings import PANDALM_7B, Settings
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_model(settings: Settings) -> str:
+    """The model to load: the configured one, else PandaLM-7B on a CUDA machine, else the demo judge."""
+    if settings.model:
+        return settings.model
+    import torch
+
+    if torch.cuda.is_available():
+        return PANDALM_7B
+    demo = ensure_demo_model(settings.cache_dir)
+    logger.warning(
+        "\n%s\nNO GPU AND NO --model: serving the tiny DEMO judge from %s.\n"
+        "Its weights are random: its verdicts MEAN NOTHING. Pass --model to serve PandaLM.\n%s",
+        "!" * 78,
+        demo,
+        "!" * 78,
+    )
+    return str(demo)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """What the judge must know about the model beyond its weights."""
+
+    demo: bool = False
+    # The model's output must be constrained to this expression (the demo judge: PandaLM's format).
+    output_regex: str | None = None
+
+
+def profile_of(*sources: str | None) -> ModelProfile:
+    """The profile of the first local folder among `sources` that carries one; the default otherwise."""
+    for source in sources:
+        if source and (Path(source) / MARKER_FILE).is_file():
+            marker = json.loads((Path(source) / MARKER_FILE).read_text())
+            return ModelProfile(demo=True, output_regex=marker["output_regex"])
+    return ModelProfile()
+
+
+def load_tokenizer(source: str) -> Any:
+    """The Hugging Face tokenizer of a model folder or hub name, as vLLM loads it (AutoTokenizer).
+
+    A hub name is looked up in the local cache first, then downloaded.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=True)
+    except Exception:  # not a folder, not cached: the hub below says what is wrong
+        logger.info("tokenizer %r is not on this machine; fetching it from the hub", source)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except Exception as exc:  # transformers raises OSError, ValueError, the hub's own errors...
+        raise ConfigurationError(f"cannot load a tokenizer from {source!r}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,53 @@
+"""Test data and assertions shared across the test suite."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pytest
+
+from pandalm_serve.judge.format import render_output
+
+# A small pair every API test can judge.
+PAIR: dict[str, Any] = {"instruction": "Add 2 and 2.", "response1": "4", "response2": "5"}
+# The same shape, with a pair the demo judge's tests read naturally.
+CAPITAL_PAIR: dict[str, Any] = {
+    "instruction": "Give the capital of France.",
+    "input": "",
+    "response1": "Paris.",
+    "response2": "The capital of France is Lyon.",
+}
+# What a fake judge writes unless a test scripts otherwise.
+PANDALM_OUTPUT = render_output("response1", "Response 1 is better.", "The answer.")
+
+
+class HTTPResponse(Protocol):
+    """What the tests read of a response, from httpx or from Starlette's test client."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+def assert_error(response: HTTPResponse, status: int, code: str) -> dict[str, Any]:
+    """The response is the one error shape, with this status and code; returns the error object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return dict(body["error"])
+
+
+def assert_probabilities_follow(result: dict[str, Any]) -> None:
+    """Probabilities are present, sum to one, and the verdict is the most probable label."""
+    probs = result["probabilities"]
+    assert probs is not None, result["warnings"]
+    assert sum(probs.values()) == pytest.approx(1.0)
+    assert all(0 <= p <= 1 for p in probs.values())
+    if result["consistent"] is not False:  # an inconsistent swap is a tie whatever the mean says
+        assert max(probs, key=probs.get) == result["verdict"]
