@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/label_logprobs.py --testset ../shared/data/pandalm/testset-v1.json
 
 Judges the same pairs on the demo judge with vLLM's AsyncLLM directly, three ways, alternating over
-rounds: no log-probabilities; log-probabilities of the label tokens requested on the generation itself
-(vLLM then computes and detokenizes them at every position); and a one-token probe for them followed
-by the generation, which reuses the probe's prompt KV cache (what the service does in `full` mode).
+rounds: no log-probabilities; the label tokens' log-probabilities requested by id on the generation
+itself (vLLM then computes and detokenizes them at every position; what the service does); and a
+one-token probe for them followed by the generation, which reuses the probe's prompt KV cache.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ async def measure(model: Path, pairs: list[dict[str, str]], rounds: int) -> None
             max_tokens=max_tokens,
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(regex=DEMO_OUTPUT_REGEX),
-            logprobs=len(label_ids) if with_logprobs else None,
             logprob_token_ids=label_ids if with_logprobs else None,
             flat_logprobs=True,
         )

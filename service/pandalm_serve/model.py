@@ -18,13 +18,23 @@ from .settings import PANDALM_7B, Settings
 logger = logging.getLogger(__name__)
 
 
+def on_cuda() -> bool:
+    """Whether vLLM will run on NVIDIA GPUs, asked without initialising CUDA in this process.
+
+    vLLM's platform detection only asks NVML (and says no for vLLM's CPU build). `torch.cuda.is_available()`
+    would initialise the CUDA driver here, and the engine process vLLM then forks could not use it
+    ("Cannot re-initialize CUDA in forked subprocess").
+    """
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cuda())
+
+
 def resolve_model(settings: Settings) -> str:
     """The model to load: the configured one, else PandaLM-7B on a CUDA machine, else the demo judge."""
     if settings.model:
         return settings.model
-    import torch
-
-    if torch.cuda.is_available():
+    if on_cuda():
         return PANDALM_7B
     demo = ensure_demo_model(settings.cache_dir)
     logger.warning(
@@ -55,7 +65,7 @@ def profile_of(*sources: str | None) -> ModelProfile:
     return ModelProfile()
 
 
-def load_tokenizer(source: str) -> Any:
+def load_tokenizer(source: str, revision: str | None = None) -> Any:
     """The Hugging Face tokenizer of a model folder or hub name, as vLLM loads it (AutoTokenizer).
 
     A hub name is looked up in the local cache first, then downloaded.
@@ -63,10 +73,10 @@ def load_tokenizer(source: str) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(source, local_files_only=True)
+        return AutoTokenizer.from_pretrained(source, revision=revision, local_files_only=True)
     except Exception:  # not a folder, not cached: the hub below says what is wrong
         logger.info("tokenizer %r is not on this machine; fetching it from the hub", source)
     try:
-        return AutoTokenizer.from_pretrained(source)
+        return AutoTokenizer.from_pretrained(source, revision=revision)
     except Exception as exc:  # transformers raises OSError, ValueError, the hub's own errors...
         raise ConfigurationError(f"cannot load a tokenizer from {source!r}: {type(exc).__name__}: {exc}") from exc

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(
         Path.home() / ".cache" / "pandalm-serve", description="Where the demo judge is built on first use."
     )
+    revision: str | None = Field(
+        None,
+        description="The model's revision on the hub (a branch, tag or commit); e.g. refs/pr/1 for PandaLM-7B's "
+        "safetensors weights.",
+    )
     tokenizer: str | None = Field(
         None,
         description="PandaLM's tokenizer (a folder or hub name). Default: the model's own. With the remote engine, "

@@ -9,7 +9,7 @@ import pytest
 
 from pandalm_serve.engines.base import EnginePrompt, Generation, Sampling
 from tests.api.conftest import MakeClient
-from tests.fakes import FakeEngine
+from tests.fakes import CharTokenizer, FakeEngine
 from tests.support import PAIR
 
 # What a text-prompt engine returns at the first position: top tokens by text (judge/labels.py TextLabels).
@@ -57,8 +57,8 @@ def test_a_position_biased_judge_comes_out_a_tie_and_inconsistent(make_client: M
     ]
     assert result["probabilities"]["response1"] == pytest.approx(result["probabilities"]["response2"])
     assert result["usage"]["completion_tokens"] == 2 * len("1\n\n### Reason: First.\n\n### Reference: Ref.\n")
-    # Both orders were judged (each a one-token probe, then the generation), the second with the responses exchanged.
-    texts = sorted({p.text for p in engine.prompts})
+    # Both orders were judged, the second with the responses exchanged.
+    texts = sorted(p.text for p in engine.prompts)
     assert "### Response 1:\n4\n\n### Response 2:\n5" in texts[0] + texts[1]
     assert "### Response 1:\n5\n\n### Response 2:\n4" in texts[0] + texts[1]
 
@@ -122,12 +122,21 @@ def test_batch_summary_counts_inconsistent_items_and_streams_swap_results(make_c
     assert "pandalm_swap_inconsistent_total 4.0" in metrics
 
 
-def test_full_mode_probes_the_label_then_generates_without_log_probabilities(make_client: MakeClient) -> None:
+def test_verdict_mode_is_one_engine_call_per_order_even_for_multi_token_labels(make_client: MakeClient) -> None:
+    # One token per character: `Tie` is three tokens, as LLaMA's tokenizer writes it in two.
+    engine = FakeEngine("Tie", tokenizer=CharTokenizer(), context_length=4096)
+    result = make_client(engine).post("/compare", json={**PAIR, "options": {"mode": "verdict", "swap": True}}).json()
+    assert result["status"] == "ok" and result["probabilities"] is not None
+    assert len(engine.samplings) == 2  # one per order
+    assert all(s.max_new_tokens == 3 and s.stop == ("\n",) and s.logprob_token_ids for s in engine.samplings)
+
+
+def test_full_mode_is_one_engine_call_with_the_label_log_probabilities(make_client: MakeClient) -> None:
     engine = FakeEngine(always_first)
-    make_client(engine).post("/compare", json=PAIR)
-    probe, generation = engine.samplings
-    assert (probe.max_new_tokens, probe.top_logprobs) == (1, 5)
-    assert (generation.max_new_tokens, generation.top_logprobs, generation.logprob_token_ids) == (512, None, None)
+    result = make_client(engine).post("/compare", json=PAIR).json()
+    (generation,) = engine.samplings
+    assert (generation.max_new_tokens, generation.top_logprobs) == (512, 5)
+    assert result["probabilities"]["response1"] == pytest.approx(0.6)
 
 
 def test_engine_without_probabilities_says_so(make_client: MakeClient) -> None:

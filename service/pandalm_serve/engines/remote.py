@@ -82,7 +82,8 @@ class RemoteEngine:
             return
         source = s.tokenizer or self.model_name
         try:
-            self.tokenizer = await asyncio.to_thread(load_tokenizer, source)
+            revision = None if s.tokenizer else s.revision  # the revision is the model's
+            self.tokenizer = await asyncio.to_thread(load_tokenizer, source, revision)
         except ConfigurationError:
             if s.tokenizer or s.remote_prompt_format == "token_ids":
                 raise

@@ -50,14 +50,27 @@ class VLLMEngine:
                 raise ConfigurationError(
                     "batch_invariant needs a GPU: vLLM's CPU build does not support it; unset --batch-invariant"
                 )
+            if current_platform.is_cuda() and not current_platform.has_device_capability(80):
+                # vLLM documents the mode for compute capability 8.0 and up, but does not check it.
+                raise ConfigurationError(
+                    "batch_invariant needs an NVIDIA GPU of compute capability 8.0 or higher (A100, A10, L4, "
+                    "H100...); unset --batch-invariant"
+                )
             # vLLM reads this switch from the environment, in this process and its engine process.
             os.environ["VLLM_BATCH_INVARIANT"] = "1"
+        # Start the engine process with spawn, as vLLM's own CLI and its CPU build do: a forked engine
+        # cannot use CUDA if anything in this process touched it, and this process runs threads.
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+        # The evaluation data stays in-house, and so does vLLM's hardware and configuration report
+        # (on by default in vLLM). Set VLLM_NO_USAGE_STATS=0 to send it.
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 
         kv_cache_gib = s.kv_cache_gib
         if kv_cache_gib is None and current_platform.is_cpu():
             kv_cache_gib = _CPU_DEFAULT_KV_CACHE_GIB
         args = AsyncEngineArgs(
             model=model,
+            revision=s.revision,
             tokenizer=s.tokenizer,
             dtype=s.dtype,  # type: ignore[arg-type]
             max_model_len=s.max_model_len,
@@ -131,9 +144,9 @@ class VLLMEngine:
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(regex=sampling.output_regex) if sampling.output_regex else None,
             # The log-probabilities of exactly these tokens (after the repetition penalty and the other
-            # processors: logprobs_mode="processed_logprobs"), at every generated position. The flat
+            # processors: logprobs_mode="processed_logprobs"), at every generated position. `logprobs`
+            # stays unset: with it, Model Runner V2 would also rank the whole vocabulary. The flat
             # format spares the garbage collector.
-            logprobs=len(label_ids) if label_ids else None,
             logprob_token_ids=label_ids,
             flat_logprobs=True,
         )

@@ -7,7 +7,6 @@ the label set are chosen once, when the engine has started, by whether there is 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from pandalm_client.models import (
     Verdict,
 )
 
-from ..engines.base import Engine, EnginePrompt, FirstLogprobs, Generation, Sampling
+from ..engines.base import Engine, EnginePrompt, Generation, Sampling
 from ..metrics import Metrics
 from ..model import ModelProfile
 from ..settings import Settings
@@ -118,7 +117,7 @@ class Judge:
             stop=("\n",) if verdict_mode else (),
             output_regex=self.profile.output_regex,
         )
-        generation, first_logprobs, note = await self._generate(prompt, sampling, verdict_mode)
+        generation, note = await self._generate(prompt, sampling)
 
         parsed = parse_output(generation.text)
         verdict = parsed.verdict
@@ -126,7 +125,7 @@ class Judge:
             verdict = verdict_from_label(generation.text)  # `T` cut off at the limit: the first token decides
         probs = None
         if note is None:
-            read = self._labels.read(first_logprobs)
+            read = self._labels.read(generation.first_logprobs)
             probs, note = read.probabilities, read.note
         if note:
             warnings.append(ResultWarning(code="no_probabilities", message=note))
@@ -142,25 +141,17 @@ class Judge:
             return _Judged(order, parsed, swap_back(verdict), swap_probabilities_back(probs), generation, warnings)
         return _Judged(order, parsed, verdict, probs, generation, warnings)
 
-    async def _generate(
-        self, prompt: EnginePrompt, sampling: Sampling, verdict_mode: bool
-    ) -> tuple[Generation, FirstLogprobs | None, str | None]:
-        """The generation, the log-probabilities at its first position, and why they are missing if they are."""
-        request_id = uuid.uuid4().hex
+    async def _generate(self, prompt: EnginePrompt, sampling: Sampling) -> tuple[Generation, str | None]:
+        """One engine call per order, in every mode: the label's log-probabilities come with the generation.
+
+        vLLM cannot return them for the first position alone, but asked for by token id they cost 5% of
+        the demo judge's pairs per second, against 23% for a one-token probe before the generation
+        (benchmarks/label_logprobs.py). vLLM's beam search returns none.
+        """
         if sampling.preset == "beam":
-            generation = await self.engine.generate(prompt, sampling, request_id)
-            return generation, None, "probabilities are not available with the beam preset"
-        if verdict_mode:
-            generation = await self.engine.generate(prompt, self._labels.ask(sampling), request_id)
-            return generation, generation.first_logprobs, None
-        # Only the first position's log-probabilities are needed, and asking for them on the generation
-        # costs at every position: a one-token probe gets them, then the generation reuses the probe's
-        # prompt KV cache (benchmarks/label_logprobs.py).
-        probe = await self.engine.generate(
-            prompt, self._labels.ask(dataclasses.replace(sampling, max_new_tokens=1)), f"{request_id}-probe"
-        )
-        generation = await self.engine.generate(prompt, sampling, request_id)
-        return generation, probe.first_logprobs, None
+            generation = await self.engine.generate(prompt, sampling, uuid.uuid4().hex)
+            return generation, "probabilities are not available with the beam preset"
+        return await self.engine.generate(prompt, self._labels.ask(sampling), uuid.uuid4().hex), None
 
     def _result(
         self,
