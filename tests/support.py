@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from pandalm_serve.judge.format import render_output
+from pandalm_serve.tools.processes import free_port, wait_until_ok
 
 # A small pair every API test can judge.
 PAIR: dict[str, Any] = {"instruction": "Add 2 and 2.", "response1": "4", "response2": "5"}
@@ -51,3 +57,19 @@ def assert_probabilities_follow(result: dict[str, Any]) -> None:
     assert all(0 <= p <= 1 for p in probs.values())
     if result["consistent"] is not False:  # an inconsistent swap is a tie whatever the mean says
         assert max(probs, key=probs.get) == result["verdict"]
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app under a real uvicorn server on loopback, in a thread; yields its URL once it is ready."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until_ok(f"{url}/readyz", timeout_s=10), "the app did not become ready"
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -43,3 +43,9 @@ def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PANDALM_MODLE", "/models/pandalm")
     with pytest.raises(ValueError, match="PANDALM_MODLE"):
         load_settings([])
+
+
+def test_the_clients_variables_are_not_taken_for_misspelt_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANDALM_URL", "http://judge:8000")
+    monkeypatch.setenv("PANDALM_API_KEY", "a key for the client")
+    assert load_settings([]).port == 8000

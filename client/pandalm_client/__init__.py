@@ -1,7 +1,31 @@
-"""Client and wire schemas of the PandaLM judging service."""
+"""Client, command line and wire schemas of the PandaLM judging service.
+
+from pandalm_client import PandaLMClient
+
+with PandaLMClient("http://judge:8000", api_key="...") as client:
+    result = client.compare("Give the capital of France.", "Paris.", "Lyon.", swap=True)
+    results = client.batch(pairs, mode="verdict")  # any number of pairs, results in order
+"""
 
 from pathlib import Path
 
+from ._base import DEFAULT_TIMEOUT, DEFAULT_URL, BatchInput, Progress, RetryPolicy
+from ._client import AsyncPandaLMClient, PandaLMClient
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    PandaLMError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+)
 from .models import (
     BatchRequest,
     BatchResult,
@@ -23,6 +47,15 @@ from .models import (
 __version__ = (Path(__file__).parent / "VERSION").read_text().strip()
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_URL",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncPandaLMClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchInput",
     "BatchRequest",
     "BatchResult",
     "BatchSummary",
@@ -31,11 +64,22 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "InfoResponse",
+    "InternalServerError",
     "InvalidItem",
     "JudgeOptions",
     "LabelProbabilities",
+    "NotFoundError",
     "OrderResult",
+    "PandaLMClient",
+    "PandaLMError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Progress",
+    "RateLimitError",
     "ResultWarning",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "UnprocessableEntityError",
     "Usage",
     "__version__",
 ]

@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PANDALM_7B = "WeOpenML/PandaLM-7B-v1"
+# The client's and the `pandalm` command's variables: not the server's, and not a misspelling.
+CLIENT_VARIABLES = frozenset({"PANDALM_URL", "PANDALM_API_KEY"})
 
 
 class Settings(BaseSettings):
@@ -96,7 +98,9 @@ class Settings(BaseSettings):
         unknown = sorted(
             name
             for name in os.environ
-            if name.startswith("PANDALM_") and name.removeprefix("PANDALM_").lower() not in type(self).model_fields
+            if name.startswith("PANDALM_")
+            and name not in CLIENT_VARIABLES
+            and name.removeprefix("PANDALM_").lower() not in type(self).model_fields
         )
         if unknown:
             raise ValueError(f"unknown setting(s) in the environment: {', '.join(unknown)}; see pandalm-serve --help")

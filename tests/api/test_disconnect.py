@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from pandalm_serve.app import create_app
 from pandalm_serve.settings import Settings
-from pandalm_serve.tools.processes import free_port, wait_until_ok
 from tests.fakes import FakeEngine
-from tests.support import PAIR
+from tests.support import PAIR, serving
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[str, FakeEngine]]:
     """The app under a real uvicorn server on loopback, with an engine that takes 30 s per pair."""
     engine = FakeEngine(delay_s=30)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), engine=engine), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    assert wait_until_ok(f"{url}/readyz", timeout_s=10)
-    yield url, engine
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(Settings(), engine=engine)) as url:
+        yield url, engine
 
 
 def wait_for(condition: object, timeout_s: float = 5.0) -> bool:

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from pandalm_serve.tools.evaluate import evaluate_predictions, evaluate_service
-from pandalm_serve.tools.testset import VERDICT_LABELS, load_testset, pandalm_label
+from pandalm_client.testset import VERDICT_LABELS, Agreement, load_testset, pandalm_label
 
 pytestmark = pytest.mark.integration
 
 
-def test_service_reproduces_pandalm_agreement_exactly(remote_service: str, pandalm_data_dir: Path) -> None:
+def test_pandalm_eval_reproduces_pandalm_7b_agreement_exactly(
+    remote_service: str, pandalm_data_dir: Path, tmp_path: Path
+) -> None:
     outputs_path = pandalm_data_dir / "pandalm-7b-outputs-sample.json"
     recorded = {o["idx"]: o for o in json.loads(outputs_path.read_text())}
-    items = [i for i in load_testset(pandalm_data_dir / "testset-v1.json") if i.idx in recorded]
-    assert len(items) == 59
+    testset = [t for t in json.loads((pandalm_data_dir / "testset-v1.json").read_text()) if t["idx"] in recorded]
+    assert len(testset) == 59
+    sample = tmp_path / "testset-sample.json"
+    sample.write_text(json.dumps(testset))
+    published = Agreement()
+    for item in load_testset(sample):
+        published.add(item.gold, pandalm_label(recorded[item.idx]["pandalm_result"]))
 
-    served, results = evaluate_service(items, remote_service, batch_size=25)
-    published = evaluate_predictions(items, outputs_path)
-
-    assert served.missing == 0
-    assert served.report() == published.report()
-    for result in results:
+    run = subprocess.run(
+        [sys.executable, "-m", "pandalm_client.cli", "--url", remote_service, "eval", str(sample), "--json",
+         "--results", str(tmp_path / "results.jsonl")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    served = json.loads(run.stdout)
+    assert served == published.report()
+    assert served["n"] == 59 and served["without_verdict"] == 0
+    for line in (tmp_path / "results.jsonl").read_text().splitlines():
+        result = json.loads(line)
         output = recorded[result["idx"]]
         assert result["status"] == "ok"
         assert VERDICT_LABELS[result["verdict"]] == pandalm_label(output["pandalm_result"])

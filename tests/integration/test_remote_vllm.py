@@ -16,8 +16,8 @@ import httpx
 import pytest
 from aiohttp import ClientSession, web
 
+from pandalm_client.testset import load_testset
 from pandalm_serve.tools.processes import free_port
-from pandalm_serve.tools.testset import load_testset
 from tests.integration.conftest import serve
 from tests.support import CAPITAL_PAIR, assert_probabilities_follow
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pandalm_client.testset import load_testset
 from pandalm_serve.demo import DEMO_VERSION
-from pandalm_serve.tools.testset import load_testset
 from tests.support import CAPITAL_PAIR, assert_probabilities_follow
 
 pytestmark = pytest.mark.integration

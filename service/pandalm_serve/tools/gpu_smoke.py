@@ -26,13 +26,14 @@ from typing import Any, Literal
 
 import httpx
 
+from pandalm_client.testset import VERDICT_LABELS, load_testset, pandalm_label
+
 from ..demo import ensure_demo_model
 from ..judge.labels import token_labels
 from ..judge.prompt import build_prompt
 from ..judge.tokens import PromptEncoder
 from ..settings import PANDALM_7B
 from .processes import ServerFailed, ServerProcess, free_port, service_command
-from .testset import VERDICT_LABELS, load_testset, pandalm_label
 
 Outcome = Literal["pass", "fail", "skip"]
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "pandalm"

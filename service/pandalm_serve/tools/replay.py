@@ -17,9 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
+from pandalm_client.testset import LABEL_VERDICTS, load_testset, pandalm_label
+
 from ..judge.format import render_output
 from ..judge.prompt import build_prompt
-from .testset import LABEL_VERDICTS, load_testset, pandalm_label
 
 logger = logging.getLogger(__name__)
 

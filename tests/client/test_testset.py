@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pandalm_serve.tools.testset import Agreement, as_text, load_testset, majority_vote, pandalm_label
+from pandalm_client.testset import Agreement, as_text, load_testset, majority_vote, pandalm_label
 
 
 def reference_metrics(ground_truths: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> tuple[float, list[float]]:

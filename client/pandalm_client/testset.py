@@ -2,7 +2,7 @@
 
 The metrics follow the reference's `data/compute_metrics.py`: the gold label is the annotators'
 majority vote (ties between votes go to the first annotator listed), and precision, recall and F1
-are macro-averaged over the three labels.
+are macro-averaged over the three labels. Cohen's kappa is added: agreement beyond chance.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pandalm_client.models import Verdict
+from .models import Verdict
 
 # Labels as the test set writes them: 1 and 2 for the better response, 0 for a tie.
 LABELS = (0, 1, 2)
@@ -108,17 +108,34 @@ class Agreement:
         rows = [self.per_label(label) for label in LABELS]
         return tuple(sum(r[i] for r in rows) / len(LABELS) for i in range(3))  # type: ignore[return-value]
 
+    @property
+    def kappa(self) -> float:
+        """Cohen's kappa of the judge against the gold labels; an item without a verdict disagrees."""
+        total = self.total
+        if not total:
+            return 0.0
+        expected = sum(
+            (sum(self.confusion[label].values()) / total) * (sum(self.confusion[g][label] for g in LABELS) / total)
+            for label in LABELS
+        )
+        return (self.accuracy - expected) / (1 - expected) if expected < 1 else 0.0
+
     def report(self) -> dict[str, Any]:
+        """Scores as fractions between 0 and 1, and the confusion matrix with its label order."""
         precision, recall, f1 = self.macro()
+        columns: list[int | None] = [*LABELS, None]
         return {
-            "items": self.total,
+            "n": self.total,
             "without_verdict": self.missing,
             "accuracy": round(self.accuracy, 4),
             "macro_precision": round(precision, 4),
             "macro_recall": round(recall, 4),
             "macro_f1": round(f1, 4),
+            "kappa": round(self.kappa, 4),
             "confusion": {
-                str(g): {("none" if p is None else str(p)): n for p, n in sorted(row.items(), key=str)}
-                for g, row in self.confusion.items()
+                "rows": "human majority vote: 0 (tie), 1, 2",
+                "columns": "judge's verdict: 0 (tie), 1, 2, none (unparsed or failed)",
+                "labels": ["0", "1", "2", "none"],
+                "counts": [[self.confusion[g][p] for p in columns] for g in LABELS],
             },
         }

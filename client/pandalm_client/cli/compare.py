@@ -1,0 +1,49 @@
+"""`pandalm compare`: one pair, its verdict and reason, readable in a terminal (or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._client import PandaLMClient
+from ..models import CompareResult
+from . import EXIT_OK, add_option_flags, options_of
+
+_NAMES = {"response1": "response 1 is better", "response2": "response 2 is better", "tie": "tie"}
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("compare", help="judge one pair", description=__doc__)
+    parser.add_argument("--instruction", required=True)
+    parser.add_argument("--input", default="", help="optional context of the instruction")
+    parser.add_argument("--response1", required=True)
+    parser.add_argument("--response2", required=True)
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    add_option_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    result = client.compare(args.instruction, args.response1, args.response2, args.input, **options_of(args))
+    print(result.model_dump_json(indent=2) if args.json else describe(result))
+    return EXIT_OK
+
+
+def describe(result: CompareResult) -> str:
+    if result.status == "error" and result.error is not None:
+        return f"error: {result.error.code}: {result.error.message}"
+    if result.status == "unparsed":
+        return f"the judge's output is not PandaLM's format (no verdict):\n{result.raw}"
+    lines = [f"verdict: {_NAMES[result.verdict or 'tie']}"]
+    if result.probabilities is not None:
+        p = result.probabilities
+        lines.append(f"probabilities: response 1 {p.response1:.2f}, response 2 {p.response2:.2f}, tie {p.tie:.2f}")
+    if result.consistent is False:
+        lines.append("the two orders disagreed: reported as a tie")
+    if result.reason:
+        lines.append(f"reason: {result.reason}")
+    if result.reference:
+        lines.append(f"reference: {result.reference}")
+    lines += [f"warning: {w.message}" for w in result.warnings]
+    lines.append(f"judge: {result.model} ({result.template_version}, {result.preset}, {result.mode})")
+    return "\n".join(lines)

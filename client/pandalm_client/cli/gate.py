@@ -1,0 +1,197 @@
+"""`pandalm gate --baseline base.jsonl --candidate cand.jsonl`: is the candidate at least as good?
+
+Each file holds one model's outputs, one JSON object a line: `{"id", "instruction", "input"?,
+"output"}`. On the ids in both files, the judge compares candidate and baseline in both orders; each
+prompt scores 1 (the candidate wins both), 0 (it loses both) or ½ (a tie, or the orders disagree).
+The gate passes when the one-sided Wilson lower bound of the mean score is at least 0.5 - margin,
+fails when the upper bound is below it, and is inconclusive otherwise: then more prompts are needed
+(`--plan` says how many, before judging anything).
+
+Exit codes: 0 pass, 1 fail, 2 usage or input error, 3 inconclusive, 4 judge or infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .._client import PandaLMClient
+from ..models import CompareResult
+from ..stats import GateStats, gate_stats, pairs_needed
+from . import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._io import ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
+from ._log import JudgementLog, judge_identity
+from ._report import junit_xml, markdown_summary
+
+PLAN_TIE_RATES = (0.0, 0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One prompt: the candidate as response 1, the baseline as response 2, judged in both orders."""
+
+    id: str
+    candidate: ModelOutput
+    baseline: ModelOutput
+    result: CompareResult
+
+    @property
+    def score(self) -> float | None:
+        """1 win, 0 loss, ½ tie or disagreeing orders; None when there is no verdict."""
+        if self.result.status != "ok":
+            return None
+        if self.result.verdict == "response1":
+            return 1.0
+        if self.result.verdict == "response2":
+            return 0.0
+        return 0.5
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "gate", help="CI gate: candidate against baseline", description=__doc__, formatter_class=_Raw
+    )
+    parser.add_argument("--baseline", type=Path, required=True, help="the baseline model's outputs (JSONL)")
+    parser.add_argument("--candidate", type=Path, required=True, help="the candidate model's outputs (JSONL)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="one-sided confidence of the bounds")
+    parser.add_argument("--margin", type=float, default=0.05, help="pass when the lower bound >= 0.5 - margin")
+    parser.add_argument(
+        "--inconclusive", choices=("pass", "fail"), help="fold an inconclusive outcome into pass or fail"
+    )
+    parser.add_argument(
+        "--max-error-rate", type=float, default=0.02, help="most unparsed or failed items before exit 4"
+    )
+    parser.add_argument("--plan", action="store_true", help="print how many prompts a decision needs, then stop")
+    parser.add_argument("--out", type=Path, default=Path("pandalm-gate"), help="report.json, summary.md, junit.xml")
+    parser.add_argument(
+        "--log", type=Path, default=Path(".pandalm") / "judgements.jsonl", help="judged pairs, reused by re-runs"
+    )
+    add_option_flags(parser, skip=("swap",))
+    parser.set_defaults(run=run)
+
+
+class _Raw(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    baseline = read_outputs(args.baseline)
+    candidate = read_outputs(args.candidate)
+    shared, only_baseline, only_candidate = shared_prompts((args.baseline, baseline), (args.candidate, candidate))
+    for path, ids in ((args.baseline, only_baseline), (args.candidate, only_candidate)):
+        if ids:
+            print(f"skipped {len(ids)} id(s) only in {path}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
+    if args.plan:
+        print(plan(len(shared), args.confidence, args.margin))
+        return EXIT_OK
+    if not shared:
+        print(f"pandalm: no id is in both {args.baseline} and {args.candidate}")
+        return EXIT_USAGE
+
+    info = client.info()
+    options = {**options_of(args, skip=("swap",)), "swap": True}
+    judged = judge(client, JudgementLog(args.log, judge_identity(info)), shared, candidate, baseline, options)
+    scores = [j.score for j in judged if j.score is not None]
+    stats = gate_stats(scores, confidence=args.confidence, margin=args.margin)
+    failed = [j for j in judged if j.score is None]
+    error_rate = len(failed) / len(judged)
+    outcome = decide(stats, error_rate, args.max_error_rate, args.inconclusive)
+    report = build_report(args, info.model_dump(mode="json"), judged, stats, error_rate, outcome, options)
+    write_reports(args.out, report, judged)
+    print(report["markdown"])
+    return {"pass": EXIT_OK, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}.get(outcome, EXIT_INFRASTRUCTURE)
+
+
+def judge(
+    client: PandaLMClient,
+    log: JudgementLog,
+    ids: list[str],
+    candidate: dict[str, ModelOutput],
+    baseline: dict[str, ModelOutput],
+    options: dict[str, Any],
+) -> list[Judged]:
+    """Every shared prompt judged, reusing the log; only what it lacks goes to the service."""
+    items = {i: pair_item(i, candidate[i], baseline[i]) for i in ids}
+    keys = {i: log.key(items[i], options) for i in ids}
+    results = {i: r for i in ids if (r := log.get(keys[i])) is not None}
+    missing = [items[i] for i in ids if i not in results]
+    progress = ProgressBar(f"judging {len(missing)} of {len(ids)} prompts")
+    for item, result in zip(missing, client.iter_batch(missing, progress=progress, **options), strict=True):
+        log.add(keys[item["id"]], result)
+        results[item["id"]] = result
+    progress.close()
+    return [Judged(i, candidate[i], baseline[i], results[i]) for i in ids]
+
+
+def decide(stats: GateStats, error_rate: float, max_error_rate: float, inconclusive: str | None) -> str:
+    if error_rate > max_error_rate or stats.n == 0:
+        return "judge_failure"
+    if stats.outcome == "inconclusive" and inconclusive is not None:
+        return inconclusive
+    return stats.outcome
+
+
+def plan(shared: int, confidence: float, margin: float) -> str:
+    """How many prompts a decisive answer needs, by tie rate, for a candidate exactly as good as the baseline."""
+    lines = [
+        f"{shared} prompts are in both files. Prompts needed for the gate to pass a candidate as good as the "
+        f"baseline ({confidence:.0%} one-sided, margin {margin}):"
+    ]
+    for tie_rate in PLAN_TIE_RATES:
+        needed = pairs_needed(tie_rate, confidence=confidence, margin=margin)
+        verdict = "enough" if shared >= needed else "too few: expect inconclusive (exit 3)"
+        lines.append(f"  tie rate {tie_rate:4.0%}: {needed:6d}  {verdict}")
+    return "\n".join(lines)
+
+
+def build_report(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    judged: list[Judged],
+    stats: GateStats,
+    error_rate: float,
+    outcome: str,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    scored = [j for j in judged if j.score is not None]
+    inconsistent = sum(1 for j in scored if j.result.consistent is False)
+    length_difference = (
+        sum(len(j.candidate.output) - len(j.baseline.output) for j in scored) / len(scored) if scored else 0.0
+    )
+    tie_rate = stats.ties / stats.n if stats.n else 0.0
+    report: dict[str, Any] = {
+        "outcome": outcome,
+        "baseline": str(args.baseline),
+        "candidate": str(args.candidate),
+        "judge": {k: info[k] for k in ("model", "template_version", "prompt_format", "decoding", "service_version")},
+        "options": options,
+        "confidence": args.confidence,
+        "margin": args.margin,
+        "prompts": len(judged),
+        "statistics": asdict(stats),
+        "unparsed_or_failed": len(judged) - len(scored),
+        "error_rate": error_rate,
+        "max_error_rate": args.max_error_rate,
+        "tie_rate": tie_rate,
+        "inconsistency_rate": inconsistent / len(scored) if scored else 0.0,
+        "mean_length_difference_chars": length_difference,
+        "prompts_needed_at_this_tie_rate": pairs_needed(
+            min(tie_rate, 0.99), confidence=args.confidence, margin=args.margin
+        ),
+    }
+    report["markdown"] = markdown_summary(report, judged)
+    return report
+
+
+def write_reports(out: Path, report: dict[str, Any], judged: list[Judged]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", {k: v for k, v in report.items() if k != "markdown"})
+    (out / "summary.md").write_text(report["markdown"], encoding="utf-8")
+    (out / "junit.xml").write_text(junit_xml(report, judged), encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(report["markdown"] + "\n")

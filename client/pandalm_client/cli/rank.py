@@ -1,0 +1,143 @@
+"""`pandalm rank a.jsonl b.jsonl c.jsonl`: rank models by pairwise judgements.
+
+Each file holds one model's outputs (`{"id", "instruction", "input"?, "output"}` a line; the model's
+name is the file's name without `.jsonl`). Every pair of models is judged on the ids they share, in
+both orders; a Bradley-Terry model fitted to the outcomes ranks them, with bootstrap confidence
+intervals (seeded: a re-run gives the same table), beside the matrix of win rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+from typing import Any
+
+from .._client import PandaLMClient
+from ..stats import Ranking, rank_models, win_rate_matrix
+from . import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._io import InputError, ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
+from ._log import JudgementLog, judge_identity
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("rank", help="rank models by pairwise judgements", description=__doc__)
+    parser.add_argument("outputs", type=Path, nargs="+", help="one JSONL file of outputs per model (two or more)")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--heatmap", type=Path, help="save the win-rate matrix as a PNG (needs matplotlib)")
+    parser.add_argument("--json", type=Path, help="also write the ranking and the matrix as JSON")
+    parser.add_argument(
+        "--log", type=Path, default=Path(".pandalm") / "judgements.jsonl", help="judged pairs, reused by re-runs"
+    )
+    add_option_flags(parser, skip=("swap",))
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    if len(args.outputs) < 2:
+        raise InputError("rank needs the outputs of two models or more")
+    models = {path.name.removesuffix(".jsonl"): (path, read_outputs(path)) for path in args.outputs}
+    if len(models) != len(args.outputs):
+        raise InputError("two files have the same name: name each model's file after the model")
+    options = {**options_of(args, skip=("swap",)), "swap": True}
+    log = JudgementLog(args.log, judge_identity(client.info()))
+    outcomes: list[tuple[str, str, float]] = []
+    failed = 0
+    for a, b in itertools.combinations(models, 2):
+        scores, errors = judge_pair(client, log, a, models[a], b, models[b], options)
+        outcomes += [(a, b, score) for score in scores]
+        failed += errors
+    if not outcomes:
+        print("pandalm: the models share no prompt to compare them on")
+        return EXIT_USAGE
+    names = list(models)
+    ranking = rank_models(outcomes, names, bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed)
+    matrix = win_rate_matrix(outcomes, names)
+    print(table(ranking, args.confidence))
+    print()
+    print(matrix_table(matrix, names))
+    if failed:
+        print(f"\n{failed} judgement(s) without a verdict were left out")
+    if args.json:
+        write_json(args.json, {"ranking": [r.__dict__ for r in ranking], "win_rates": matrix, "failed": failed})
+    if args.heatmap:
+        heatmap(matrix, names, args.heatmap)
+    return EXIT_INFRASTRUCTURE if failed > len(outcomes) * 0.02 else EXIT_OK
+
+
+def judge_pair(
+    client: PandaLMClient,
+    log: JudgementLog,
+    a: str,
+    first: tuple[Path, dict[str, ModelOutput]],
+    b: str,
+    second: tuple[Path, dict[str, ModelOutput]],
+    options: dict[str, Any],
+) -> tuple[list[float], int]:
+    """Model a's score against b on each shared prompt (1, ½, 0), and how many had no verdict."""
+    shared, _, _ = shared_prompts(first, second)
+    outputs_a, outputs_b = first[1], second[1]
+    items = [pair_item(i, outputs_a[i], outputs_b[i]) for i in shared]
+    keys = [log.key(item, options) for item in items]
+    cached = {k: r for k in keys if (r := log.get(k)) is not None}
+    missing = [(item, key) for item, key in zip(items, keys, strict=True) if key not in cached]
+    progress = ProgressBar(f"{a} against {b}: judging {len(missing)} of {len(items)}")
+    judged = client.iter_batch([item for item, _ in missing], progress=progress, **options)
+    for (_, key), result in zip(missing, judged, strict=True):
+        log.add(key, result)
+        cached[key] = result
+    progress.close()
+    scores: list[float] = []
+    for key in keys:
+        result = cached[key]
+        if result.status == "ok" and result.verdict is not None:
+            scores.append({"response1": 1.0, "response2": 0.0, "tie": 0.5}[result.verdict])
+    return scores, len(keys) - len(scores)
+
+
+def table(ranking: list[Ranking], confidence: float) -> str:
+    width = max(len("model"), *(len(r.model) for r in ranking))
+    lines = [f"rank  {'model':<{width}}  strength  {confidence:.0%} interval", "-" * (width + 36)]
+    for r in ranking:
+        lines.append(f"{r.rank:>4}  {r.model:<{width}}  {r.strength:8.3f}  [{r.lower:.3f}, {r.upper:.3f}]")
+    return "\n".join(lines)
+
+
+def matrix_table(matrix: dict[str, dict[str, float | None]], names: list[str]) -> str:
+    width = max(len(n) for n in names)
+    lines = [
+        "win rate of the row's model against the column's:",
+        " " * (width + 2) + "".join(f"{n:>{width + 2}}" for n in names),
+    ]
+    for row in names:
+        cells = "".join(f"{'-' if (v := matrix[row][col]) is None else f'{v:.2f}':>{width + 2}}" for col in names)
+        lines.append(f"{row:<{width + 2}}{cells}")
+    return "\n".join(lines)
+
+
+def heatmap(matrix: dict[str, dict[str, float | None]], names: list[str], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise InputError("--heatmap needs matplotlib: pip install 'pandalm-client[plot]'") from exc
+    values = [[float("nan") if (v := matrix[r][c]) is None else v for c in names] for r in names]
+    figure, axes = plt.subplots(figsize=(1.2 * len(names) + 2, 1.0 * len(names) + 1.5))
+    image = axes.imshow(values, cmap="RdYlGn", vmin=0, vmax=1)
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axes.set_yticks(range(len(names)), names)
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            if value == value:  # not NaN
+                axes.text(j, i, f"{value:.2f}", ha="center", va="center")
+    axes.set_title("win rate of the row's model against the column's")
+    figure.colorbar(image)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    print(f"heatmap: {path}")

@@ -1,0 +1,128 @@
+"""A scripted PandaLM service behind httpx's MockTransport, for the client's unit tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+
+from pandalm_client.models import CompareResult, Verdict
+
+INFO: dict[str, Any] = {
+    "service_version": "0.1.0",
+    "engine": "fake",
+    "model": "fake-judge",
+    "demo": False,
+    "template_version": "pandalm-v1",
+    "prompt_format": "token_ids",
+    "tokenizer": "fake",
+    "bos_token": "</s>",
+    "decoding": {
+        "options": {
+            "preset": "greedy",
+            "max_new_tokens": 512,
+            "truncate": False,
+            "mode": "full",
+            "swap": False,
+            "neutralize_headers": False,
+        },
+        "repetition_penalty": 1.2,
+        "beam_width": 4,
+        "batch_invariant": False,
+    },
+    "limits": {"context_length": 2048, "max_new_tokens": 512, "max_batch_items": 1000},
+    "ready": True,
+}
+
+
+def prefer_longer(item: dict[str, Any], index: int | None) -> dict[str, Any]:
+    """A judge whose preference is known: the longer response wins; equal lengths tie."""
+    one, two = len(item["response1"]), len(item["response2"])
+    verdict: Verdict = "response1" if one > two else "response2" if two > one else "tie"
+    return CompareResult(
+        id=item.get("id"),
+        index=index,
+        verdict=verdict,
+        status="ok",
+        reason=f"{verdict} is longer" if verdict != "tie" else "the same length",
+        model="fake-judge",
+        template_version="pandalm-v1",
+    ).model_dump(mode="json")
+
+
+class CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that sends some lines, then loses the connection."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.lines
+        raise httpx.ReadError("connection lost")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for line in self.lines:
+            yield line
+        raise httpx.ReadError("connection lost")
+
+
+class FakeService:
+    """Answers /info, /compare and /batch (JSON or NDJSON); `failures` are answered first, one a request."""
+
+    def __init__(self, judge: Callable[[dict[str, Any], int | None], dict[str, Any]] = prefer_longer) -> None:
+        self.judge = judge
+        self.requests: list[httpx.Request] = []
+        self.bodies: list[Any] = []
+        # Each: an HTTP status, (status, headers), "cut" (the stream breaks after half the results) or an exception.
+        self.failures: list[Any] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.delay_s = 0.0
+        self.max_batch_items = 1000
+        self._lock = threading.Lock()
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+            body = json.loads(request.content) if request.content else None
+            self.bodies.append(body)
+            failure = self.failures.pop(0) if self.failures else None
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay_s)
+            return self._answer(request, body, failure)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, request: httpx.Request, body: Any, failure: Any) -> httpx.Response:
+        if isinstance(failure, Exception):
+            raise failure
+        if isinstance(failure, int | tuple):
+            status, headers = failure if isinstance(failure, tuple) else (failure, {})
+            error = {"code": "not_ready" if status == 503 else "internal_error", "message": "scripted", "details": None}
+            return httpx.Response(status, json={"error": error}, headers=headers)
+        if request.url.path == "/info":
+            return httpx.Response(
+                200, json={**INFO, "limits": {**INFO["limits"], "max_batch_items": self.max_batch_items}}
+            )
+        if request.url.path == "/compare":
+            return httpx.Response(200, json=self.judge(body, None))
+        assert request.url.path == "/batch"
+        if len(body["items"]) > self.max_batch_items:
+            error = {"code": "batch_too_large", "message": "split it", "details": None}
+            return httpx.Response(413, json={"error": error})
+        results = [self.judge(item, i) for i, item in enumerate(body["items"])]
+        lines = [json.dumps(r).encode() + b"\n" for r in reversed(results)]  # as they finish: any order
+        if failure == "cut":
+            return httpx.Response(200, stream=CutStream(lines[: len(lines) // 2]))
+        lines.append(json.dumps({"summary": {}}).encode() + b"\n")
+        return httpx.Response(200, content=b"".join(lines), headers={"content-type": "application/x-ndjson"})
