@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -21,8 +22,8 @@ _COUNTED_PATHS = frozenset({"/compare", "/batch"})
 
 
 class _CountRequests:
-    """Count judging requests by status code. Plain ASGI: it leaves `receive` alone, so the routes
-    still see the client's disconnect (Starlette's BaseHTTPMiddleware wraps it)."""
+    """Count and time judging requests, by status code. Plain ASGI: it leaves `receive` alone, so the
+    routes still see the client's disconnect (Starlette's BaseHTTPMiddleware wraps it)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -33,12 +34,17 @@ class _CountRequests:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.metrics.requests.labels(endpoint=scope["path"], code=str(message["status"])).inc()
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self.metrics.request_duration.labels(endpoint=scope["path"]).observe(time.perf_counter() - started)
 
 
 def build_engine(settings: Settings) -> Engine:

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
 
     # --- limits
     max_batch_items: int = Field(1000, ge=1, description="Largest number of items in one /batch.")
+    max_items_in_flight: int = Field(
+        256,
+        ge=1,
+        description="Pairs judged at once (vLLM batches them); more wait their turn. With swap a pair is two "
+        "generations.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

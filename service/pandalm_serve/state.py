@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from . import __version__
 from .engines.base import Engine
 from .errors import NotReadyError
 from .judge.judge import Judge
+from .judge.prompt import TEMPLATE_VERSION
 from .metrics import Metrics
 from .model import profile_of
 from .settings import Settings
@@ -38,6 +40,12 @@ class Services:
             return
         self.ready = True
         self.metrics.engine_ready.set(1)
+        self.metrics.build_info.labels(
+            version=__version__,
+            model=self.engine.model_name,
+            engine=self.engine.name,
+            template_version=TEMPLATE_VERSION,
+        ).set(1)
 
     async def stop(self) -> None:
         self.ready = False

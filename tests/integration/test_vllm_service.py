@@ -117,11 +117,20 @@ def test_beam_preset_runs_through_vllm_beam_search(vllm_service: str) -> None:
     assert 0 < result["usage"]["completion_tokens"] <= 8
 
 
-def test_metrics_after_judging(vllm_service: str) -> None:
+def test_metrics_of_the_judge_and_of_vllm_on_one_endpoint(vllm_service: str) -> None:
     post(vllm_service, "/compare", PAIR)
     text = httpx.get(f"{vllm_service}/metrics").text
     assert "pandalm_engine_ready 1.0" in text
     assert "pandalm_judge_latency_seconds_count" in text
+    for name in (
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:prefix_cache_hits_total",
+        "vllm:time_to_first_token_seconds_bucket",
+        "vllm:num_preemptions_total",
+    ):
+        assert name in text, name  # fmt: skip
 
 
 def test_probabilities_in_both_modes(vllm_service: str) -> None:

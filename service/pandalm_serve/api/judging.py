@@ -37,7 +37,11 @@ T = TypeVar("T")
 )
 async def compare(body: CompareRequest, services: ServicesDep, request: Request) -> CompareResult | Response:
     services.require_ready()
-    return await _unless_disconnected(request, services.judge.compare(body))
+    result = await _unless_disconnected(request, services.judge.compare(body))
+    if isinstance(result, CompareResult) and result.error is not None:
+        error = result.error
+        raise ServiceError(error.message, code=error.code, details=error.details)
+    return result
 
 
 @router.post(
@@ -64,6 +68,7 @@ async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> 
     services.require_ready()
     judge = services.judge
     judge.options(body.options)  # an invalid batch-level option fails the whole request (422), not every item
+    services.metrics.batch_items.observe(len(body.items))
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_ndjson(stream_batch(judge, body.items, body.options)), media_type=NDJSON)
     results = await _unless_disconnected(request, judge_batch(judge, body.items, body.options))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 
@@ -16,11 +15,7 @@ from pandalm_client.models import (
     JudgeOptions,
 )
 
-from ..errors import ServiceError
 from .judge import Judge
-from .prompt import TEMPLATE_VERSION
-
-logger = logging.getLogger(__name__)
 
 
 async def stream_batch(
@@ -60,33 +55,13 @@ def summarize(results: Iterable[CompareResult]) -> BatchSummary:
 
 async def _judge_item(judge: Judge, item: BatchItem, options: JudgeOptions | None, index: int) -> CompareResult:
     """Judge one batch item; whatever goes wrong becomes this item's error, never the batch's."""
-    started = time.perf_counter()
     if isinstance(item, InvalidItem):
         error = ErrorBody(
             code="invalid_request",
             message="this item is not a valid compare request; see details",
             details=item.details,
         )
-        return _error_result(judge, item.id, index, error, started)
-    try:
-        return await judge.compare(item, options, index)
-    except ServiceError as exc:
-        return _error_result(judge, item.id, index, exc.body(), started)
-    except Exception:
-        logger.exception("internal error while judging batch item %d", index)
-        error = ErrorBody(code="internal_error", message="internal error while judging this item; see the server log")
-        return _error_result(judge, item.id, index, error, started)
-
-
-def _error_result(judge: Judge, item_id: str | None, index: int, error: ErrorBody, started: float) -> CompareResult:
-    result = CompareResult(
-        id=item_id,
-        index=index,
-        status="error",
-        error=error,
-        model=judge.engine.model_name,
-        template_version=TEMPLATE_VERSION,
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
-    judge.metrics.observe_result(result, [])
-    return result
+        result = judge.error_result(item.id, index, error, time.perf_counter())
+        judge.metrics.observe_result(result, [])
+        return result
+    return await judge.compare(item, options, index)

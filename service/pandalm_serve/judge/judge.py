@@ -7,6 +7,7 @@ the label set are chosen once, when the engine has started, by whether there is 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pandalm_client.models import (
     CompareRequest,
     CompareResult,
+    ErrorBody,
     JudgeOptions,
     LabelProbabilities,
     Order,
@@ -25,9 +27,11 @@ from pandalm_client.models import (
 )
 
 from ..engines.base import Engine, EnginePrompt, Generation, Sampling
+from ..errors import ServiceError
 from ..metrics import Metrics
 from ..model import ModelProfile
 from ..settings import Settings
+from .admission import Admission
 from .injection import screen
 from .labels import LabelSet, TextLabels, token_labels, verdict_from_label
 from .options import ResolvedOptions, resolve_options
@@ -35,6 +39,8 @@ from .parse import ParsedOutput, parse_output
 from .prompt import TEMPLATE_VERSION
 from .swap import average, reconcile, swap_back, swap_probabilities_back
 from .tokens import OrderedPair, PromptBuilder, PromptEncoder, TextPrompts, TokenPrompts
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class Judge:
         self.settings = settings
         self.metrics = metrics
         self.profile = ModelProfile()
+        self.admission = Admission(settings.max_items_in_flight, metrics)
         self._prompts: PromptBuilder = TextPrompts()
         self._labels: LabelSet = TextLabels()
 
@@ -79,23 +86,58 @@ class Judge:
     async def compare(
         self, request: CompareRequest, batch_options: JudgeOptions | None = None, index: int | None = None
     ) -> CompareResult:
-        """Judge one pair, in one order or both. Raises `ServiceError` when it cannot be judged."""
+        """Judge one pair, in one order or both. Never raises: a pair that cannot be judged is an error result.
+
+        Every result, error or not, is counted here, once.
+        """
         started = time.perf_counter()
-        options = self.options(batch_options, request.options)
+        generations: list[Generation] = []
+        try:
+            options = self.options(batch_options, request.options)
+            async with self.admission.slot():
+                judged = await self._orders(request, options)
+            generations = [j.generation for j in judged]
+            result = self._result(request, options, judged, index, started)
+        except ServiceError as exc:
+            result = self.error_result(request.id, index, exc.body(), started)
+        except Exception:  # a bug: logged here, once, and reported without its internals
+            logger.exception("internal error while judging a pair")
+            body = ErrorBody(
+                code="internal_error", message="internal error while judging this pair; see the server log"
+            )
+            result = self.error_result(request.id, index, body, started)
+        self.metrics.observe_result(result, generations)
+        return result
+
+    def error_result(self, item_id: str | None, index: int | None, error: ErrorBody, started: float) -> CompareResult:
+        return CompareResult(
+            id=item_id,
+            index=index,
+            status="error",
+            error=error,
+            model=self.engine.model_name,
+            template_version=TEMPLATE_VERSION,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    async def _orders(self, request: CompareRequest, options: ResolvedOptions) -> list[_Judged]:
         first = screen("response1", request.response1, neutralize=options.neutralize_headers)
         second = screen("response2", request.response2, neutralize=options.neutralize_headers)
         pair = (first.text, second.text)
-        if options.swap:
-            # A TaskGroup cancels the other order when one fails.
-            async with asyncio.TaskGroup() as group:
-                original = group.create_task(self._judge(request, pair, options, "original"))
-                swapped = group.create_task(self._judge(request, pair, options, "swapped"))
-            judged = [original.result(), swapped.result()]
-        else:
+        if not options.swap:
             judged = [await self._judge(request, pair, options, "original")]
-        result = self._result(request, options, judged, first.warnings + second.warnings, index, started)
-        self.metrics.observe_result(result, [j.generation for j in judged])
-        return result
+        else:
+            try:
+                # A TaskGroup cancels the other order when one fails.
+                async with asyncio.TaskGroup() as group:
+                    original = group.create_task(self._judge(request, pair, options, "original"))
+                    swapped = group.create_task(self._judge(request, pair, options, "swapped"))
+            except ExceptionGroup as group_error:
+                # The order that failed first says why the pair cannot be judged; raise it as itself.
+                raise group_error.exceptions[0] from None
+            judged = [original.result(), swapped.result()]
+        judged[0].warnings[:0] = first.warnings + second.warnings
+        return judged
 
     async def _judge(
         self, request: CompareRequest, pair: tuple[str, str], options: ResolvedOptions, order: Order
@@ -158,11 +200,11 @@ class Judge:
         request: CompareRequest,
         options: ResolvedOptions,
         judged: list[_Judged],
-        warnings: list[ResultWarning],
         index: int | None,
         started: float,
     ) -> CompareResult:
         original = judged[0]
+        warnings: list[ResultWarning] = []
         consistent: bool | None = None
         orders: list[OrderResult] | None = None
         if options.swap:
