@@ -60,7 +60,9 @@ def installed_binary(package: str, binary: str, *, path: str | None = None) -> P
     if found:
         return Path(found)
     if os.geteuid() != 0:
-        pytest.fail(f"{binary} is needed and not installed, and only root can install it: sudo apt-get install {package}")
+        pytest.fail(
+            f"{binary} is needed and not installed, and only root can install it: sudo apt-get install {package}"
+        )
     result = _with_package_lists("install", "-y", "--no-install-recommends", package)
     found = shutil.which(binary) or (path if path and Path(path).exists() else None)
     if result.returncode != 0 or not found:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_client_installs_alone_in_a_clean_virtual_environment(tmp_path: Path) -> None:
+    source = tmp_path / "client"  # a copy: building in place would leave build/ in the repository
+    shutil.copytree(ROOT / "client", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(ROOT / "client")], capture_output=True, text=True
+        [str(python), "-m", "pip", "install", "--quiet", str(source)], capture_output=True, text=True
     )
     assert install.returncode == 0, install.stderr[-3000:]
     installed = subprocess.run(
