@@ -69,6 +69,7 @@ class FakeEngine:
         self.prompts: list[EnginePrompt] = []
         self.samplings: list[Sampling] = []
         self.cancelled = 0
+        self.dead = False
         self.started = False
         self.stopped = False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, StrictBool, ValidationError
 from pydantic_core import ErrorDetails
 
 Verdict = Literal["response1", "response2", "tie"]
@@ -24,8 +24,14 @@ ErrorCode = Literal[
     "invalid_option",
     "prompt_too_long",
     "batch_too_large",
+    "payload_too_large",
+    "unsupported_media_type",
+    "unauthorized",
     "not_found",
     "method_not_allowed",
+    "overloaded",
+    "deadline_exceeded",
+    "shutting_down",
     "not_ready",
     "engine_failed",
     "engine_dead",
@@ -62,7 +68,7 @@ class JudgeOptions(_Strict):
     max_new_tokens: int | None = Field(
         None, ge=1, description="Most tokens the judge may generate; at most the server's limit."
     )
-    truncate: bool | None = Field(
+    truncate: StrictBool | None = Field(
         None,
         description="When the prompt is too long for the model, shorten the two responses to fit "
         "(and say so in `warnings`) instead of failing the item.",
@@ -72,12 +78,12 @@ class JudgeOptions(_Strict):
         description="`full`: label, reason and reference; `verdict`: the label alone, generating as few "
         "tokens as possible (PandaLM writes its label first).",
     )
-    swap: bool | None = Field(
+    swap: StrictBool | None = Field(
         None,
         description="Judge both orders, (1, 2) and (2, 1), concurrently and reconcile them: agreeing orders "
         "give the verdict, disagreeing ones a tie marked inconsistent. Cancels PandaLM's position bias.",
     )
-    neutralize_headers: bool | None = Field(
+    neutralize_headers: StrictBool | None = Field(
         None,
         description="Defuse PandaLM's own section headers (`### Evaluation:` and the like) found inside the "
         "responses before judging. Changes the prompt PandaLM was trained on, so it is off by default.",
@@ -225,6 +231,9 @@ class BatchSummary(BaseModel):
     unparsed: int = 0
     error: int = 0
     inconsistent: int = Field(0, description="Items judged with `swap` whose two orders disagreed (counted as ties).")
+    interrupted: int = Field(
+        0, description="Items not judged because the service was stopping (counted as errors): retry them."
+    )
 
 
 class BatchResult(BaseModel):

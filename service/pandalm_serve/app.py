@@ -4,47 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .api import health, judging
+from .api.body import BodyLimit
+from .api.context import RequestContext
 from .api.errors import install_error_handlers
+from .auth import ApiKeys
 from .engines.base import Engine
-from .metrics import Metrics
 from .settings import Settings
 from .state import Services
-
-_COUNTED_PATHS = frozenset({"/compare", "/batch"})
-
-
-class _CountRequests:
-    """Count and time judging requests, by status code. Plain ASGI: it leaves `receive` alone, so the
-    routes still see the client's disconnect (Starlette's BaseHTTPMiddleware wraps it)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in _COUNTED_PATHS:
-            await self.app(scope, receive, send)
-            return
-
-        started = time.perf_counter()
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.metrics.requests.labels(endpoint=scope["path"], code=str(message["status"])).inc()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting_send)
-        finally:
-            self.metrics.request_duration.labels(endpoint=scope["path"]).observe(time.perf_counter() - started)
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -83,5 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(judging.router)
     app.include_router(health.router)
 
-    app.add_middleware(_CountRequests, metrics=services.metrics)
+    keys = ApiKeys(settings.api_keys_file) if settings.api_keys_file is not None else None
+    app.add_middleware(RequestContext, metrics=services.metrics, keys=keys, protect_metrics=settings.protect_metrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
     return app

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import ipaddress
 import logging
+import socket
 import sys
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from pydantic import ValidationError
 
+from .logs import configure_logging
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .state import Services
+
+# Seconds uvicorn waits, after the pairs' grace period, for their results to be written.
+_SHUTDOWN_MARGIN_S = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,18 +55,55 @@ def main(argv: list[str] | None = None) -> None:
             for e in exc.errors()
         )
         sys.exit(f"pandalm-serve: invalid settings:\n{problems}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import uvicorn
-
+    configure_logging(settings)
     from .app import create_app
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    services: Services = app.state.services
+    warn_if_open(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        log_config=None,  # ours, set above
+        # The pairs in flight get shutdown_grace_s, then end as errors; uvicorn waits a little longer for
+        # those last results to be written before it closes the connections.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + _SHUTDOWN_MARGIN_S,
     )
+    _Server(config, services).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the service at once when it is asked to stop (SIGTERM, SIGINT)."""
+
+    def __init__(self, config: uvicorn.Config, services: Services) -> None:
+        super().__init__(config)
+        self._services = services
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(self._services.begin_shutdown)
+        super().handle_exit(sig, frame)
+
+
+def warn_if_open(settings: Settings) -> None:
+    if settings.api_keys_file is not None:
+        return
+    if ipaddress.ip_address(_resolved(settings.host)).is_loopback:
+        logging.getLogger("pandalm_serve").info("no API keys (--api-keys-file): open to anyone on this machine")
+    else:
+        logging.getLogger("pandalm_serve").warning(
+            "no API keys (--api-keys-file) and listening on %s: ANYONE WHO CAN REACH THIS HOST CAN USE THE JUDGE",
+            settings.host,
+        )
+
+
+def _resolved(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return socket.gethostbyname(host)
 
 
 if __name__ == "__main__":

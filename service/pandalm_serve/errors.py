@@ -21,8 +21,14 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     "invalid_option": ErrorSpec(422, "An option this server cannot honour (over its limit, a preset it lacks)."),
     "prompt_too_long": ErrorSpec(400, "The prompt does not fit the context; `details` gives the token counts."),
     "batch_too_large": ErrorSpec(413, "More items than `max_batch_items`; split the batch."),
+    "payload_too_large": ErrorSpec(413, "The body is larger than `max_body_bytes`."),
+    "unsupported_media_type": ErrorSpec(415, "The body is not sent as `Content-Type: application/json`."),
+    "unauthorized": ErrorSpec(401, "No API key, or not a valid one: send `Authorization: Bearer <key>`."),
     "not_found": ErrorSpec(404, "No such path."),
-    "method_not_allowed": ErrorSpec(405, "The path exists, with another method."),
+    "method_not_allowed": ErrorSpec(405, "The path exists, with another method (see the `Allow` header)."),
+    "overloaded": ErrorSpec(429, "Too much work is waiting; retry after `Retry-After` seconds."),
+    "deadline_exceeded": ErrorSpec(504, "The pair was not judged within `item_timeout_s`."),
+    "shutting_down": ErrorSpec(503, "The service is stopping; retry on another replica or after its restart."),
     "not_ready": ErrorSpec(503, "The model is still loading; retry when `/readyz` answers 200."),
     "engine_failed": ErrorSpec(503, "The engine failed to start; the message says why."),
     "engine_dead": ErrorSpec(503, "The engine stopped answering."),
@@ -42,12 +48,20 @@ class ServiceError(Exception):
 
     code: ErrorCode = "internal_error"
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, details: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details
+        self.headers = headers  # e.g. Retry-After on a 429, WWW-Authenticate on a 401
 
     @property
     def status(self) -> int:

@@ -35,8 +35,8 @@ class Metrics:
         self.engine_ready = Gauge("pandalm_engine_ready", "1 when the engine is loaded and answering.", registry=r)
         self.requests = Counter(
             "pandalm_http_requests_total",
-            "HTTP requests to the judging endpoints, by endpoint and status code.",
-            ["endpoint", "code"],
+            "HTTP requests to the judging endpoints, by endpoint, status code and API key name (- without keys).",
+            ["endpoint", "code", "client"],
             registry=r,
         )
         self.request_duration = Histogram(

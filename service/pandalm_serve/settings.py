@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text`, or `json`: one object a line. Every line names its request's id."
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of API keys, one `name key` (or `name sha256:<hex>`) a line, reloaded when it "
+        "changes. With it, every endpoint but /healthz and /readyz needs `Authorization: Bearer <key>`.",
+    )
+    protect_metrics: bool = Field(False, description="With API keys, require one for /metrics too.")
 
     # --- engine and model
     engine: Literal["vllm", "remote"] = Field(
@@ -90,12 +99,28 @@ class Settings(BaseSettings):
     neutralize_headers: bool = Field(False, description="Default of the `neutralize_headers` option.")
 
     # --- limits
+    max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body, in bytes.")
+    max_field_chars: int = Field(
+        100_000, ge=1, description="Most characters in an instruction, input or response (before truncation)."
+    )
     max_batch_items: int = Field(1000, ge=1, description="Largest number of items in one /batch.")
     max_items_in_flight: int = Field(
         256,
         ge=1,
         description="Pairs judged at once (vLLM batches them); more wait their turn. With swap a pair is two "
         "generations.",
+    )
+    max_items_waiting: int = Field(
+        4096, ge=1, description="Pairs that may wait for their turn; past it, new requests get 429."
+    )
+    item_timeout_s: float = Field(
+        300.0, gt=0, description="Most time to judge one pair once admitted, remote retries included."
+    )
+    exit_on_engine_death: bool = Field(
+        True, description="Exit when the vLLM engine dies, so that a supervisor restarts the service."
+    )
+    shutdown_grace_s: float = Field(
+        60.0, ge=0, description="On SIGTERM, time the pairs in flight get to finish before they are cut."
     )
 
     @model_validator(mode="after")

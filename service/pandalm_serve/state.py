@@ -1,15 +1,19 @@
-"""What the app holds while it runs: settings, engine, judge, metrics and the engine's start-up state."""
+"""What the app holds while it runs: settings, engine, judge, metrics, and the engine's life: loading,
+ready, dead, or the service stopping."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from . import __version__
 from .engines.base import Engine
-from .errors import NotReadyError
+from .errors import NotReadyError, ServiceError
 from .judge.judge import Judge
 from .judge.prompt import TEMPLATE_VERSION
 from .metrics import Metrics
@@ -18,25 +22,30 @@ from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# How often the watchdog looks at the engine.
+_WATCH_INTERVAL_S = 1.0
+
 
 class Services:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
         self.metrics = Metrics()
-        self.judge = Judge(engine, settings, self.metrics)
+        self.judge = Judge(engine, settings, metrics=self.metrics)
         self.ready = False
-        self.start_error: str | None = None
+        self.failed = False  # the engine failed to start, or died
+        self.stopping = False
 
     async def start_engine(self) -> None:
-        """Load the engine; the HTTP server answers /healthz and /readyz meanwhile."""
+        """Load the engine, then watch it; the HTTP server answers /healthz and /readyz meanwhile."""
         try:
             await self.engine.start()
             self.judge.configure(profile_of(self.engine.model_name, self.engine.tokenizer_source))
-        except Exception as exc:
-            # Reported by /healthz and /readyz (and so restarted by an orchestrator), not swallowed.
+        except Exception:
+            # Reported by /healthz and /readyz (and so restarted by an orchestrator); the details, which
+            # may name hosts and paths, go to the log only.
             logger.exception("the %s engine failed to start", self.engine.name)
-            self.start_error = f"{type(exc).__name__}: {exc}"
+            self.failed = True
             return
         self.ready = True
         self.metrics.engine_ready.set(1)
@@ -46,15 +55,47 @@ class Services:
             engine=self.engine.name,
             template_version=TEMPLATE_VERSION,
         ).set(1)
+        await self._watch()
+
+    async def _watch(self) -> None:
+        """Notice, once, an engine that died: liveness fails, and the process exits if so configured."""
+        while not self.engine.dead:
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+        self.ready = False
+        self.failed = True
+        self.metrics.engine_ready.set(0)
+        if self.settings.exit_on_engine_death:
+            logger.error(
+                "the %s engine died: stopping the service so that its supervisor restarts it", self.engine.name
+            )
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            logger.error("the %s engine died: /healthz now fails", self.engine.name)
+
+    def begin_shutdown(self) -> None:
+        """SIGTERM: not ready at once, no new work, and the pairs in flight get the grace period to finish."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.ready = False
+        self.judge.deadlines.stop(self.settings.shutdown_grace_s)
+        logger.info("stopping: the pairs in flight have %g s to finish", self.settings.shutdown_grace_s)
 
     async def stop(self) -> None:
         self.ready = False
         self.metrics.engine_ready.set(0)
         await self.engine.stop()
 
+    def require_alive(self) -> None:
+        if self.failed:
+            if self.engine.dead:
+                raise ServiceError("the engine has died; the service is restarting", code="engine_dead")
+            raise NotReadyError("the engine failed to start; see the server log", code="engine_failed")
+
     def require_ready(self) -> None:
-        if self.start_error is not None:
-            raise NotReadyError(f"the engine failed to start: {self.start_error}", code="engine_failed")
+        if self.stopping:
+            raise ServiceError("the service is stopping; retry on another replica", code="shutting_down")
+        self.require_alive()
         if not self.ready:
             raise NotReadyError("the judge model is still loading; retry when GET /readyz answers 200")
 

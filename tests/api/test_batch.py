@@ -39,7 +39,15 @@ def test_batch_keeps_order_and_summarises(make_client: MakeClient) -> None:
     assert [r["verdict"] for r in results] == ["response1", "response2", "tie", None, None, "response1"]
     assert [r["status"] for r in results] == ["ok", "ok", "ok", "unparsed", "error", "ok"]
     assert results[4]["error"]["code"] == "engine_error"
-    assert body["summary"] == {"response1": 2, "response2": 1, "tie": 1, "unparsed": 1, "error": 1, "inconsistent": 0}
+    assert body["summary"] == {
+        "response1": 2,
+        "response2": 1,
+        "tie": 1,
+        "unparsed": 1,
+        "error": 1,
+        "inconsistent": 0,
+        "interrupted": 0,
+    }
 
 
 def test_items_run_concurrently(make_client: MakeClient) -> None:
@@ -131,7 +139,15 @@ def test_ndjson_streams_each_result_then_the_summary(make_client: MakeClient) ->
     verdicts = {r["index"]: r["verdict"] for r in results}
     assert verdicts == {0: "response1", 1: "response2", 2: None}
     assert summary == {
-        "summary": {"response1": 1, "response2": 1, "tie": 0, "unparsed": 0, "error": 1, "inconsistent": 0}
+        "summary": {
+            "response1": 1,
+            "response2": 1,
+            "tie": 0,
+            "unparsed": 0,
+            "error": 1,
+            "inconsistent": 0,
+            "interrupted": 0,
+        }
     }
 
 

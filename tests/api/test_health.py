@@ -38,7 +38,7 @@ def test_not_ready_until_the_engine_has_loaded(make_client: MakeClient) -> None:
 def test_failed_engine_start_makes_the_process_unhealthy(make_client: MakeClient) -> None:
     client = make_client(FakeEngine(start_error=RuntimeError("weights missing")), ready=False)
     error = assert_error(client.get("/healthz"), 503, "engine_failed")
-    assert "weights missing" in error["message"]
+    assert "weights missing" not in error["message"] and "server log" in error["message"]  # details: log only
     assert_error(client.get("/readyz"), 503, "engine_failed")
 
 
@@ -74,9 +74,9 @@ def test_metrics_count_judgements_by_outcome(client: TestClient) -> None:
     client.post("/compare", json={"instruction": "no responses"})
     text = client.get("/metrics").text
     assert 'pandalm_judgements_total{outcome="response1"} 3.0' in text
-    assert 'pandalm_http_requests_total{code="200",endpoint="/compare"} 1.0' in text
-    assert 'pandalm_http_requests_total{code="422",endpoint="/compare"} 1.0' in text
-    assert 'pandalm_http_requests_total{code="200",endpoint="/batch"} 1.0' in text
+    assert 'pandalm_http_requests_total{client="-",code="200",endpoint="/compare"} 1.0' in text
+    assert 'pandalm_http_requests_total{client="-",code="422",endpoint="/compare"} 1.0' in text
+    assert 'pandalm_http_requests_total{client="-",code="200",endpoint="/batch"} 1.0' in text
     assert "pandalm_engine_ready 1.0" in text
 
 

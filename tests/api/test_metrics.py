@@ -44,7 +44,7 @@ def test_metrics_after_compare_and_batch_traffic(make_client: MakeClient) -> Non
     assert found[("pandalm_items_in_flight", ())] == 0
     assert found[("pandalm_items_waiting", ())] == 0
     assert found[("pandalm_item_queue_seconds_count", ())] == 4  # every pair but the invalid item
-    assert found[("pandalm_http_requests_total", (("code", "400"), ("endpoint", "/compare")))] == 1
+    assert found[("pandalm_http_requests_total", (("client", "-"), ("code", "400"), ("endpoint", "/compare")))] == 1
     assert found[("pandalm_http_request_duration_seconds_count", (("endpoint", "/batch"),))] == 1
     # The process-wide registry (where vLLM registers its vllm:* metrics) is rendered on the same endpoint.
     assert any(name.startswith(("process_", "python_")) for name, _ in found)

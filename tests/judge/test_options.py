@@ -13,8 +13,13 @@ from pandalm_serve.judge.options import OPTION_NAMES, ResolvedOptions, resolve_o
 from pandalm_serve.settings import Settings
 
 
+def base(annotation: object) -> object:
+    """`bool` for `StrictBool` (an Annotated bool): the type, without its validation markers."""
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+
+
 def without_none(annotation: object) -> set[object]:
-    return {arg for arg in typing.get_args(annotation) if arg is not type(None)}
+    return {base(arg) for arg in typing.get_args(annotation) if arg is not type(None)}
 
 
 def test_every_option_has_a_setting_and_a_resolved_field_of_its_type() -> None:

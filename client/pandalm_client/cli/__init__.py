@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from .._client import PandaLMClient
 from .._exceptions import PandaLMError
@@ -39,7 +39,9 @@ def add_option_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = (
         if name in skip:
             continue
         flag = "--" + name.replace("_", "-")
-        kinds = [a for a in get_args(field.annotation) if a is not type(None)]
+        # `StrictBool` is an Annotated bool: its first argument is the type.
+        kinds = [get_args(a)[0] if get_origin(a) is Annotated else a for a in get_args(field.annotation)]
+        kinds = [a for a in kinds if a is not type(None)]
         if kinds == [bool]:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=field.description)
         elif kinds == [int]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,8 +14,7 @@ from starlette.exceptions import HTTPException
 from pandalm_client.models import ErrorBody, ErrorCode, ErrorResponse, error_details
 
 from ..errors import ERRORS, ServiceError
-
-logger = logging.getLogger(__name__)
+from .body import BodyError
 
 
 def _responses() -> dict[int | str, dict[str, Any]]:
@@ -35,13 +34,15 @@ _FRAMEWORK_CODES: dict[int, ErrorCode] = {404: "not_found", 405: "method_not_all
 ERROR_RESPONSES = _responses()
 
 
-def error_response(body: ErrorBody) -> JSONResponse:
-    return JSONResponse(ErrorResponse(error=body).model_dump(mode="json"), status_code=ERRORS[body.code].status)
+def error_response(body: ErrorBody, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        ErrorResponse(error=body).model_dump(mode="json"), status_code=ERRORS[body.code].status, headers=headers
+    )
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.body())
+    return error_response(exc.body(), exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -57,17 +58,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc, BodyError):
+        return error_response(ErrorBody(code=exc.code, message=exc.message))
     code = _FRAMEWORK_CODES.get(exc.status_code, "invalid_request")
-    return error_response(ErrorBody(code=code, message=str(exc.detail)))
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(ErrorBody(code="internal_error", message="internal error; see the server log"))
+    return error_response(ErrorBody(code=code, message=str(exc.detail)), exc.headers)  # 405 keeps its Allow
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # A bug (any other exception) is answered, logged and counted once, by api/context.py.

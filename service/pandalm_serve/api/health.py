@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from pandalm_client.models import DecodingInfo, InfoResponse, LimitsInfo
 
 from .. import __version__
+from ..errors import NotReadyError
 from ..judge.options import server_defaults
 from ..judge.prompt import TEMPLATE_VERSION
 from ..state import ServicesDep
@@ -15,18 +18,24 @@ from .errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["operations"])
 
+# A probe must answer quickly, whatever the engine does.
+_HEALTH_TIMEOUT_S = 5.0
 
-@router.get("/healthz", responses={503: ERROR_RESPONSES[503]}, summary="The process is alive")
+
+@router.get("/healthz", responses={503: ERROR_RESPONSES[503]}, summary="The process and its engine are alive")
 async def healthz(services: ServicesDep) -> dict[str, str]:
-    if services.start_error is not None:
-        services.require_ready()  # raises: a process whose engine failed to start is not healthy
+    services.require_alive()  # an engine that failed to start or died makes the process unhealthy: restart it
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: ERROR_RESPONSES[503]}, summary="The engine is loaded and answering")
 async def readyz(services: ServicesDep) -> dict[str, str]:
     services.require_ready()
-    await services.engine.check_health()
+    try:
+        async with asyncio.timeout(_HEALTH_TIMEOUT_S):
+            await services.engine.check_health()
+    except TimeoutError as exc:
+        raise NotReadyError(f"the engine did not answer within {_HEALTH_TIMEOUT_S:g} s") from exc
     return {"status": "ready"}
 
 

@@ -21,9 +21,10 @@ from pandalm_client.models import (
 from ..errors import ServiceError
 from ..judge.batch import judge_batch, stream_batch, summarize
 from ..state import ServicesDep
+from .body import JSONRoute
 from .errors import ERROR_RESPONSES
 
-router = APIRouter(tags=["judging"])
+router = APIRouter(tags=["judging"], route_class=JSONRoute)
 
 NDJSON = "application/x-ndjson"
 T = TypeVar("T")
@@ -37,7 +38,8 @@ T = TypeVar("T")
 )
 async def compare(body: CompareRequest, services: ServicesDep, request: Request) -> CompareResult | Response:
     services.require_ready()
-    result = await _unless_disconnected(request, services.judge.compare(body))
+    services.judge.admission.check_room()
+    result = await _unless_disconnected(request, services.judge.compare(body, client=_client(request)))
     if isinstance(result, CompareResult) and result.error is not None:
         error = result.error
         raise ServiceError(error.message, code=error.code, details=error.details)
@@ -68,13 +70,20 @@ async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> 
     services.require_ready()
     judge = services.judge
     judge.options(body.options)  # an invalid batch-level option fails the whole request (422), not every item
+    judge.admission.check_room()
     services.metrics.batch_items.observe(len(body.items))
+    client = _client(request)
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_ndjson(stream_batch(judge, body.items, body.options)), media_type=NDJSON)
-    results = await _unless_disconnected(request, judge_batch(judge, body.items, body.options))
+        return StreamingResponse(_ndjson(stream_batch(judge, body.items, body.options, client)), media_type=NDJSON)
+    results = await _unless_disconnected(request, judge_batch(judge, body.items, body.options, client))
     if isinstance(results, Response):
         return results
     return BatchResult(results=results, summary=summarize(results))
+
+
+def _client(request: Request) -> str:
+    """The caller's API key name (api/context.py), which admission shares fairly between."""
+    return str(request.scope.get("state", {}).get("client", "-"))
 
 
 async def _ndjson(results: AsyncIterator[CompareResult]) -> AsyncIterator[bytes]:

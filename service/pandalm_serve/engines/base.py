@@ -60,6 +60,11 @@ class Engine(Protocol):
     tokenizer_source: str | None
     presets: frozenset[Preset]
 
+    @property
+    def dead(self) -> bool:
+        """True once the engine cannot judge again without a restart (vLLM's engine process died)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...

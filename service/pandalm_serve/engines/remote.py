@@ -14,6 +14,7 @@ aiohttp because httpx's AsyncClient was several times slower under many concurre
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from typing import Any
@@ -32,12 +33,15 @@ logger = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 10.0
+# A health probe must answer quickly, whatever the remote server does.
+_HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
 # How vLLM names a token with `return_tokens_as_token_ids`.
 _TOKEN_ID_PREFIX = "token_id:"
 
 
 class RemoteEngine:
     name = "remote"
+    dead = False  # a remote server that does not answer is not this process's death: /readyz says so
     # Beam search is not part of the OpenAI completions API.
     presets: frozenset[Preset] = frozenset({"greedy"})
 
@@ -110,9 +114,9 @@ class RemoteEngine:
                     if response.status not in _RETRY_STATUSES:
                         return []
             except (TimeoutError, aiohttp.ClientError) as exc:
-                logger.warning("remote server %s not answering yet: %s", self.base_url, exc)
+                logger.warning("remote server not answering yet (%s)", type(exc).__name__)
             await asyncio.sleep(_backoff(attempt))
-        raise EngineError(f"the remote server {self.base_url} does not answer", code="remote_unavailable")
+        raise EngineError("the remote server does not answer", code="remote_unavailable")
 
     async def stop(self) -> None:
         if self._session is not None:
@@ -123,12 +127,10 @@ class RemoteEngine:
         if self._session is None:
             raise EngineError("the remote engine is not started", code="not_ready")
         try:
-            async with self._session.get(f"{self.base_url}/v1/models") as response:
+            async with self._session.get(f"{self.base_url}/v1/models", timeout=_HEALTH_TIMEOUT) as response:
                 await response.read()  # any answer at all means the server is up
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise EngineError(
-                f"the remote server {self.base_url} does not answer: {exc}", code="remote_unavailable"
-            ) from exc
+            raise EngineError("the remote server does not answer", code="remote_unavailable") from exc
 
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         if self._session is None:
@@ -163,13 +165,14 @@ class RemoteEngine:
                 ) as response:
                     if response.status == 200:
                         return await response.json(content_type=None)
-                    text = (await response.text())[:500]
+                    # The server's error text can quote the prompt: it is read, never repeated.
+                    text = (await response.text())[:2000]
                     if response.status not in _RETRY_STATUSES:
                         raise _rejected(response.status, text)
-                    problem = f"HTTP {response.status}: {text}"
+                    problem = f"HTTP {response.status}"
                     retry_after = _retry_after(response.headers.get("Retry-After"))
             except (TimeoutError, aiohttp.ClientError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = type(exc).__name__
             if last_attempt:
                 break
             delay = retry_after if retry_after is not None else _backoff(attempt)
@@ -216,16 +219,27 @@ def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
 
 
 def _rejected(status: int, text: str) -> Exception:
+    """The error for a refusal, by its status and the server's error type: never its text, which can quote
+    the prompt."""
     if status == 400 and any(hint in text.lower() for hint in CONTEXT_ERROR_HINTS):
         return PromptTooLongError(
-            f"the remote server rejected the prompt as too long for its context: {text}",
-            details={"remote_status": status},
+            "the remote server rejected the prompt as too long for its context", details={"remote_status": status}
         )
+    kind = _error_type(text)
     return EngineError(
-        f"the remote server rejected the request (HTTP {status}): {text}",
+        f"the remote server rejected the request (HTTP {status}{f', {kind}' if kind else ''})",
         code="remote_rejected",
-        details={"remote_status": status},
+        details={"remote_status": status, "remote_error_type": kind},
     )
+
+
+def _error_type(text: str) -> str | None:
+    """The `type` of an OpenAI-style error body, when it is a short identifier (`NotFoundError`)."""
+    try:
+        kind = json.loads(text)["error"]["type"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return kind if isinstance(kind, str) and len(kind) <= 64 and kind.replace("_", "").isalnum() else None
 
 
 def _backoff(attempt: int) -> float:

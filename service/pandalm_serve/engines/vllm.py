@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from pandalm_client.models import Preset
@@ -39,6 +40,9 @@ class VLLMEngine:
         s = self._settings
         model = await asyncio.to_thread(resolve_model, s)
         self.model_name = model
+        if Path(model).is_dir():
+            # A local model needs nothing from the hub: no connection is even tried.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.platforms import current_platform
@@ -95,13 +99,16 @@ class VLLMEngine:
             self._engine.shutdown()
             self._engine = None
 
+    @property
+    def dead(self) -> bool:
+        """vLLM's engine process died (vLLM watches it); nothing but a restart brings it back."""
+        return self._engine is not None and bool(self._engine.errored)
+
     async def check_health(self) -> None:
         if self._engine is None:
             raise EngineError("the vLLM engine is not running", code="not_ready")
-        try:
-            await self._engine.check_health()
-        except Exception as exc:  # vLLM raises its own EngineDeadError and others
-            raise EngineError(f"the vLLM engine is unhealthy: {exc}", code="engine_dead") from exc
+        if self.dead:
+            raise EngineError("the vLLM engine has died; the service is restarting", code="engine_dead")
 
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         if self._engine is None:
@@ -109,6 +116,7 @@ class VLLMEngine:
         if prompt.token_ids is None:
             raise ValueError("the vLLM engine takes token ids; the judge tokenizes")
         from vllm.exceptions import VLLMValidationError
+        from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
         try:
             if sampling.preset == "beam":
@@ -119,6 +127,12 @@ class VLLMEngine:
             if any(hint in str(exc).lower() for hint in CONTEXT_ERROR_HINTS):
                 raise PromptTooLongError(f"vLLM refused the prompt: {exc}") from exc
             raise EngineError(f"vLLM refused the request: {exc}") from exc
+        except EngineDeadError:
+            # Without its traceback, which vLLM grows with every raise: the death is logged once, by the
+            # service's watchdog, not once per pair.
+            raise EngineError("the vLLM engine has died; the service is restarting", code="engine_dead") from None
+        except EngineGenerateError:
+            raise EngineError("vLLM failed to generate for this pair") from None
         completion = output.outputs[0]
         if completion.finish_reason not in ("stop", "length"):
             raise EngineError(f"vLLM ended the generation with finish_reason={completion.finish_reason!r}")

@@ -19,14 +19,17 @@ from .judge import Judge
 
 
 async def stream_batch(
-    judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None
+    judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None, client: str = ""
 ) -> AsyncIterator[CompareResult]:
     """Judge all items concurrently and yield each result as it finishes.
 
-    Stopping the iteration early (the client went away) cancels the items still running, which
-    aborts their generation in the engine.
+    A batch enters the admission queue in parts, at most `max_items_in_flight` of its items at a time,
+    so a large batch waits its turn instead of filling the queue (and being refused) whole. Stopping
+    the iteration early (the client went away) cancels the items still running, which aborts their
+    generation in the engine.
     """
-    tasks = [asyncio.create_task(_judge_item(judge, item, options, i)) for i, item in enumerate(items)]
+    window = asyncio.Semaphore(judge.settings.max_items_in_flight)
+    tasks = [asyncio.create_task(_judge_item(judge, item, options, i, client, window)) for i, item in enumerate(items)]
     try:
         for next_done in asyncio.as_completed(tasks):
             yield await next_done
@@ -35,10 +38,12 @@ async def stream_batch(
             task.cancel()
 
 
-async def judge_batch(judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None) -> list[CompareResult]:
+async def judge_batch(
+    judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None, client: str = ""
+) -> list[CompareResult]:
     """Every item's result, in the order of `items`."""
     results: list[CompareResult | None] = [None] * len(items)
-    async for result in stream_batch(judge, items, options):
+    async for result in stream_batch(judge, items, options, client):
         assert result.index is not None
         results[result.index] = result
     return [r for r in results if r is not None]
@@ -50,10 +55,19 @@ def summarize(results: Iterable[CompareResult]) -> BatchSummary:
         setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
         if result.consistent is False:
             summary.inconsistent += 1
+        if result.error is not None and result.error.code == "shutting_down":
+            summary.interrupted += 1
     return summary
 
 
-async def _judge_item(judge: Judge, item: BatchItem, options: JudgeOptions | None, index: int) -> CompareResult:
+async def _judge_item(
+    judge: Judge,
+    item: BatchItem,
+    options: JudgeOptions | None,
+    index: int,
+    client: str,
+    window: asyncio.Semaphore,
+) -> CompareResult:
     """Judge one batch item; whatever goes wrong becomes this item's error, never the batch's."""
     if isinstance(item, InvalidItem):
         error = ErrorBody(
@@ -64,4 +78,10 @@ async def _judge_item(judge: Judge, item: BatchItem, options: JudgeOptions | Non
         result = judge.error_result(item.id, index, error, time.perf_counter())
         judge.metrics.observe_result(result, [])
         return result
-    return await judge.compare(item, options, index)
+    arrived = time.perf_counter()
+    async with judge.admission.holding():
+        await window.acquire()
+    try:
+        return await judge.compare(item, options, index, client, arrived)
+    finally:
+        window.release()

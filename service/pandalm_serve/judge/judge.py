@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pandalm_client.models import (
     CompareRequest,
@@ -32,6 +33,7 @@ from ..metrics import Metrics
 from ..model import ModelProfile
 from ..settings import Settings
 from .admission import Admission
+from .deadlines import Deadlines
 from .injection import screen
 from .labels import LabelSet, TextLabels, token_labels, verdict_from_label
 from .options import ResolvedOptions, resolve_options
@@ -41,6 +43,10 @@ from .swap import average, reconcile, swap_back, swap_probabilities_back
 from .tokens import OrderedPair, PromptBuilder, PromptEncoder, TextPrompts, TokenPrompts
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Texts longer than this are screened and tokenized in a thread (a few milliseconds of work at this size).
+_LARGE_TEXT_CHARS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +67,8 @@ class Judge:
         self.settings = settings
         self.metrics = metrics
         self.profile = ModelProfile()
-        self.admission = Admission(settings.max_items_in_flight, metrics)
+        self.admission = Admission(settings.max_items_in_flight, settings.max_items_waiting, metrics)
+        self.deadlines = Deadlines(settings.item_timeout_s)
         self._prompts: PromptBuilder = TextPrompts()
         self._labels: LabelSet = TextLabels()
 
@@ -84,22 +91,32 @@ class Judge:
         return resolve_options(self.settings, self.engine.presets, *layers)
 
     async def compare(
-        self, request: CompareRequest, batch_options: JudgeOptions | None = None, index: int | None = None
+        self,
+        request: CompareRequest,
+        batch_options: JudgeOptions | None = None,
+        index: int | None = None,
+        client: str = "",
+        started: float | None = None,
     ) -> CompareResult:
         """Judge one pair, in one order or both. Never raises: a pair that cannot be judged is an error result.
 
-        Every result, error or not, is counted here, once.
+        `client` names the caller for fair admission; `started` is when the pair arrived, if before this
+        call (`time.perf_counter()`). Every result, error or not, is counted here, once.
         """
-        started = time.perf_counter()
+        started = started if started is not None else time.perf_counter()
         generations: list[Generation] = []
         try:
+            check_field_lengths(request, self.settings.max_field_chars)
             options = self.options(batch_options, request.options)
-            async with self.admission.slot():
+            async with self.deadlines.scope() as deadline, self.admission.slot(client, started):
+                self.deadlines.start(deadline)
                 judged = await self._orders(request, options)
             generations = [j.generation for j in judged]
             result = self._result(request, options, judged, index, started)
         except ServiceError as exc:
             result = self.error_result(request.id, index, exc.body(), started)
+        except TimeoutError:
+            result = self.error_result(request.id, index, self._deadline_error(), started)
         except Exception:  # a bug: logged here, once, and reported without its internals
             logger.exception("internal error while judging a pair")
             body = ErrorBody(
@@ -108,6 +125,14 @@ class Judge:
             result = self.error_result(request.id, index, body, started)
         self.metrics.observe_result(result, generations)
         return result
+
+    def _deadline_error(self) -> ErrorBody:
+        if self.deadlines.stopping:
+            return ErrorBody(code="shutting_down", message="the service stopped before this pair was judged; retry it")
+        return ErrorBody(
+            code="deadline_exceeded",
+            message=f"the pair was not judged within {self.settings.item_timeout_s:g} s (item_timeout_s)",
+        )
 
     def error_result(self, item_id: str | None, index: int | None, error: ErrorBody, started: float) -> CompareResult:
         return CompareResult(
@@ -121,8 +146,12 @@ class Judge:
         )
 
     async def _orders(self, request: CompareRequest, options: ResolvedOptions) -> list[_Judged]:
-        first = screen("response1", request.response1, neutralize=options.neutralize_headers)
-        second = screen("response2", request.response2, neutralize=options.neutralize_headers)
+        first = await _off_loop_if_large(
+            len(request.response1), screen, "response1", request.response1, neutralize=options.neutralize_headers
+        )
+        second = await _off_loop_if_large(
+            len(request.response2), screen, "response2", request.response2, neutralize=options.neutralize_headers
+        )
         pair = (first.text, second.text)
         if not options.swap:
             judged = [await self._judge(request, pair, options, "original")]
@@ -146,7 +175,9 @@ class Judge:
         response1, response2 = pair if order == "original" else pair[::-1]
         verdict_mode = options.mode == "verdict"
         max_new_tokens = self._labels.max_length if verdict_mode else options.max_new_tokens
-        prompt, warnings = self._prompts.build(
+        prompt, warnings = await _off_loop_if_large(
+            _size(request),
+            self._prompts.build,
             OrderedPair(request.instruction, request.input, response1, response2, names),
             max_new_tokens=max_new_tokens,
             truncate=options.truncate,
@@ -249,6 +280,29 @@ class Judge:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             warnings=warnings,
         )
+
+
+def _size(request: CompareRequest) -> int:
+    return len(request.instruction) + len(request.input) + len(request.response1) + len(request.response2)
+
+
+async def _off_loop_if_large(size: int, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run CPU-heavy work on long texts (screening, tokenizing) in a thread, so /healthz never stalls."""
+    if size < _LARGE_TEXT_CHARS:
+        return work(*args, **kwargs)
+    return await asyncio.to_thread(work, *args, **kwargs)
+
+
+def check_field_lengths(request: CompareRequest, limit: int) -> None:
+    """Refuse, before any work, a field longer than the server's limit (422, naming the field)."""
+    for name in ("instruction", "input", "response1", "response2"):
+        length = len(getattr(request, name))
+        if length > limit:
+            raise ServiceError(
+                f"{name} has {length} characters; this server takes at most {limit} per field",
+                code="invalid_request",
+                details=[{"loc": [name], "msg": f"at most {limit} characters", "type": "string_too_long"}],
+            )
 
 
 def _total(values: Iterable[int | None]) -> int | None:

@@ -1,0 +1,204 @@
+"""A hostile but fair caller: no input gives a 500, limits hold before any work, failures are the right errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pandalm_serve.errors import EngineError
+from tests.api.conftest import MakeClient
+from tests.fakes import CharTokenizer, FakeEngine
+from tests.support import PAIR, assert_error
+
+JSON = {"content-type": "application/json"}
+
+
+def post(client: TestClient, path: str, raw: bytes | str, headers: dict[str, str] | None = None) -> Any:
+    return client.post(path, content=raw, headers=headers if headers is not None else JSON)
+
+
+@pytest.mark.parametrize("path", ["/compare", "/batch"])
+def test_malformed_json_is_a_422_never_a_500(client: TestClient, path: str) -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    huge_number = (
+        '{"instruction": "a", "response1": "b", "response2": "c", "options": {"max_new_tokens": ' + "9" * 5000 + "}}"
+    )
+    cases: dict[str, str | bytes] = {
+        "deep nesting": deep,
+        "5,000-digit number": huge_number,
+        "NaN": '{"instruction": NaN, "response1": "b", "response2": "c"}',
+        "lone surrogate": '{"instruction": "a", "response1": "b", "response2": "c", "id": "\\ud800"}',
+        "not UTF-8": b'{"instruction": "\xff\xfe", "response1": "b", "response2": "c"}',
+        "truncated": '{"instruction": ',
+    }
+    for name, raw in cases.items():
+        raw_bytes = raw.encode() if isinstance(raw, str) else raw
+        in_batch = path == "/batch" and name not in ("deep nesting", "truncated")
+        body = b'{"items": [' + raw_bytes + b"]}" if in_batch else raw_bytes
+        response = post(client, path, body)
+        assert response.status_code == 422, (name, response.status_code, response.text)
+        assert response.json()["error"]["code"] == "invalid_request", name
+    assert client.post("/compare", json=PAIR).status_code == 200  # still serving
+
+
+def test_a_lone_surrogate_in_a_streamed_batch_is_a_422_before_the_stream(client: TestClient) -> None:
+    raw = '{"items": [{"instruction": "a", "response1": "b", "response2": "c", "id": "\\udc00"}]}'
+    response = client.post("/batch", content=raw, headers={**JSON, "accept": "application/x-ndjson"})
+    assert_error(response, 422, "invalid_request")
+
+
+def test_bodies_over_the_limit_are_refused_as_they_arrive(make_client: MakeClient) -> None:
+    client = make_client(max_body_bytes=10_000)
+    big = json.dumps({**PAIR, "response1": "x" * 20_000})
+    assert_error(post(client, "/compare", big), 413, "payload_too_large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it comes
+        yield big[:5000].encode()
+        yield big[5000:].encode()
+
+    response = client.post("/compare", content=chunks(), headers=JSON)
+    assert_error(response, 413, "payload_too_large")
+    assert client.post("/compare", json=PAIR).status_code == 200
+
+
+def test_only_json_bodies_are_read(client: TestClient) -> None:
+    body = json.dumps(PAIR)
+    for headers in ({"content-type": "text/plain"}, {}, {"content-type": "application/x-www-form-urlencoded"}):
+        assert_error(post(client, "/batch", body, headers), 415, "unsupported_media_type")
+    assert post(client, "/compare", body, {"content-type": "application/json; charset=utf-8"}).status_code == 200
+
+
+def test_fields_over_the_limit_and_strings_for_booleans_are_422(make_client: MakeClient) -> None:
+    client = make_client(max_field_chars=100)
+    error = assert_error(client.post("/compare", json={**PAIR, "response2": "y" * 101}), 422, "invalid_request")
+    assert error["details"][0]["loc"] == ["response2"]
+    body = client.post("/batch", json={"items": [PAIR, {**PAIR, "instruction": "i" * 101}]}).json()
+    assert [r["status"] for r in body["results"]] == ["ok", "error"]
+    assert_error(client.post("/compare", json={**PAIR, "options": {"swap": "1"}}), 422, "invalid_request")
+
+
+def test_a_405_names_the_allowed_method(client: TestClient) -> None:
+    response = client.get("/compare")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
+def test_with_swap_an_engine_error_is_that_error_not_a_500(make_client: MakeClient) -> None:
+    client = make_client(FakeEngine(lambda p, s: EngineError("remote down", code="remote_unavailable")))
+    assert_error(client.post("/compare", json={**PAIR, "options": {"swap": True}}), 503, "remote_unavailable")
+    long = {**PAIR, "response1": "x" * 3000, "options": {"swap": True}}
+    client = make_client(FakeEngine(tokenizer=CharTokenizer(), context_length=1000), max_new_tokens=100)
+    assert_error(client.post("/compare", json=long), 400, "prompt_too_long")
+
+
+def test_a_bug_is_one_500_counted_and_logged_once(make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+    client = make_client(FakeEngine(lambda p, s: RuntimeError("secret internal detail")))
+    error = assert_error(client.post("/compare", json=PAIR), 500, "internal_error")
+    assert "secret" not in error["message"]
+    assert sum("internal error" in r.getMessage() for r in caplog.records) == 1
+    assert 'pandalm_http_requests_total{client="-",code="500",endpoint="/compare"} 1.0' in client.get("/metrics").text
+
+
+def test_a_dead_engine_fails_liveness(make_client: MakeClient) -> None:
+    engine = FakeEngine()
+    client = make_client(engine, exit_on_engine_death=False)
+    assert client.get("/healthz").status_code == 200
+    engine.dead = True
+    deadline = time.monotonic() + 5
+    while client.get("/healthz").status_code == 200:
+        assert time.monotonic() < deadline, "liveness did not see the dead engine"
+        time.sleep(0.1)
+    assert_error(client.get("/healthz"), 503, "engine_dead")
+    assert_error(client.post("/compare", json=PAIR), 503, "engine_dead")
+    assert "pandalm_engine_ready 0.0" in client.get("/metrics").text
+
+
+def test_a_pair_past_its_deadline_is_an_error_and_the_rest_of_its_batch_completes(make_client: MakeClient) -> None:
+    def slow_on_hang(prompt: object, sampling: object) -> str:
+        return "1\n\n### Reason: r\n\n### Reference: x\n"
+
+    engine = FakeEngine(slow_on_hang)
+    client = make_client(engine, item_timeout_s=0.3)
+    engine.delay_s = 2.0
+    started = time.perf_counter()
+    assert_error(client.post("/compare", json=PAIR), 504, "deadline_exceeded")
+    assert time.perf_counter() - started < 1.5
+    engine.delay_s = 0.0
+    assert client.post("/compare", json=PAIR).status_code == 200
+
+
+def test_shutdown_ends_every_pair_with_a_result_and_refuses_new_work(make_client: MakeClient) -> None:
+    engine = FakeEngine(delay_s=30)
+    client = make_client(engine, shutdown_grace_s=0.5)
+    services = client.app.state.services  # type: ignore[attr-defined]
+    with client.stream(
+        "POST", "/batch", json={"items": [PAIR] * 3}, headers={"accept": "application/x-ndjson"}
+    ) as response:
+        time.sleep(0.2)
+        client.portal.call(services.begin_shutdown)  # type: ignore[union-attr]
+        assert_error(client.get("/readyz"), 503, "shutting_down")
+        assert_error(client.post("/compare", json=PAIR), 503, "shutting_down")
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert [r["error"]["code"] for r in lines[:-1]] == ["shutting_down"] * 3
+    assert lines[-1]["summary"]["interrupted"] == 3 and lines[-1]["summary"]["error"] == 3
+
+
+def test_past_the_waiting_bound_new_work_gets_429_with_retry_after(make_client: MakeClient) -> None:
+    engine = FakeEngine(delay_s=0.5)
+    client = make_client(engine, max_items_in_flight=1, max_items_waiting=2)
+    codes: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: codes.append(client.post("/compare", json=PAIR).status_code)) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    time.sleep(0.1)
+    refused = client.post("/compare", json=PAIR)
+    assert_error(refused, 429, "overloaded")
+    assert refused.headers["retry-after"] == "5"
+    assert_error(client.post("/batch", json={"items": [PAIR] * 10}), 429, "overloaded")
+    for thread in threads:
+        thread.join()
+    assert codes == [200, 200, 200]
+    # With room in the queue, a batch larger than it is taken, and joins the queue in parts.
+    body = client.post("/batch", json={"items": [PAIR] * 6}).json()
+    assert [r["status"] for r in body["results"]] == ["ok"] * 6
+
+
+class SlowTokenizer(CharTokenizer):
+    """Tokenizes a long text in half a second without holding the GIL (as a Rust tokenizer does), so that a
+    stalled event loop shows in the probes' times and nothing else does."""
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        if len(text) > 10_000:
+            time.sleep(0.5)
+        return super().encode(text, add_special_tokens)
+
+
+def test_probes_answer_while_a_long_text_is_tokenized(make_client: MakeClient) -> None:
+    engine = FakeEngine(tokenizer=SlowTokenizer(), context_length=4_000_000)
+    client = make_client(engine, max_field_chars=2_000_000)
+    done = threading.Event()
+
+    def judge_a_long_pair() -> None:
+        client.post("/compare", json={**PAIR, "response1": "Word. " * 10_000})
+        done.set()
+
+    worker = threading.Thread(target=judge_a_long_pair)
+    started = time.perf_counter()
+    worker.start()
+    slowest = 0.0
+    while not done.is_set():
+        probe = time.perf_counter()
+        assert client.get("/healthz").status_code == 200
+        slowest = max(slowest, time.perf_counter() - probe)
+    worker.join()
+    assert time.perf_counter() - started > 0.5  # tokenizing took that long...
+    assert slowest < 0.2  # ...and the event loop kept answering probes meanwhile
