@@ -6,6 +6,7 @@ The real engines are tested in tests/integration against real servers.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -129,6 +130,8 @@ class FakeOpenAIServer:
         # Top log-probabilities of the first position (keys as the server writes them: a token's text, or
         # `token_id:N`), returned when a request asks for logprobs.
         self.top_logprobs: dict[str, float] | None = None
+        # Seconds to wait before answering a prompt (by its text), to play a slow or hung server.
+        self.delay: Callable[[str], float] = lambda prompt: 0.0
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -137,7 +140,7 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/completions", self._completions)
         if self.models:
             app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -155,6 +158,7 @@ class FakeOpenAIServer:
     async def _completions(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        await asyncio.sleep(self.delay(str(body.get("prompt"))))
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
         if self.failures:
             failure = self.failures.pop(0)
@@ -168,3 +172,22 @@ class FakeOpenAIServer:
                 "top_logprobs": [self.top_logprobs],
             }
         return web.json_response({"choices": [choice], "usage": {"prompt_tokens": 300, "completion_tokens": 20}})
+
+
+class ThreadedOpenAIServer:
+    """A `FakeOpenAIServer` on its own event loop in a thread, for tests that run a service in a process."""
+
+    def __init__(self, server: FakeOpenAIServer) -> None:
+        self.server = server
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

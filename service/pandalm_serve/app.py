@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from . import __version__
 from .api import health, judging
@@ -51,6 +53,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+    app.openapi = lambda: _openapi_with_limits(app, settings, services.engine)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(judging.router)
     app.include_router(health.router)
@@ -59,3 +62,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(RequestContext, metrics=services.metrics, keys=keys, protect_metrics=settings.protect_metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
     return app
+
+
+def _openapi_with_limits(app: FastAPI, settings: Settings, engine: Engine) -> dict[str, Any]:
+    """The OpenAPI document, stating this server's limits in the schemas: what it declares valid, it accepts."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema["components"]["schemas"]
+        options = components["JudgeOptions"]["properties"]
+        options["max_new_tokens"]["anyOf"][0]["maximum"] = settings.max_new_tokens
+        options["preset"]["anyOf"][0]["enum"] = sorted(engine.presets)
+        for name in ("instruction", "input", "response1", "response2"):
+            components["CompareRequest"]["properties"][name]["maxLength"] = settings.max_field_chars
+        components["BatchRequest"]["properties"]["items"]["maxItems"] = settings.max_batch_items
+        app.openapi_schema = schema
+    return app.openapi_schema
