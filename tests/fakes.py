@@ -50,6 +50,7 @@ class FakeEngine:
 
     name = "fake"
     presets: frozenset[Preset] = frozenset({"greedy", "beam"})
+    data_parallel_size: int | None = None
 
     def __init__(
         self,

@@ -275,6 +275,9 @@ class InfoResponse(BaseModel):
         description="Token the prompt starts with (PandaLM was trained with `</s>`); null: the tokenizer's own, "
         "or the remote server's in `text` format."
     )
+    data_parallel_size: int | None = Field(
+        description="vLLM engines judging in this process (one per GPU); null with the remote engine."
+    )
     decoding: DecodingInfo
     limits: LimitsInfo
     ready: bool

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     dtype: str = Field("auto", description="Weights dtype for vLLM (auto, bfloat16, float16, float32).")
     max_model_len: int = Field(2048, ge=64, description="Context length (PandaLM-7B: 2048).")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs to shard the model over.")
+    data_parallel_size: int = Field(
+        1, ge=1, description="Engines (one per GPU, each a whole model) that vLLM balances the pairs between."
+    )
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Fraction of GPU memory vLLM may use.")
     kv_cache_gib: float | None = Field(
         None, gt=0, description="KV cache size in GiB; default on a CPU: 1, on a GPU: from gpu_memory_utilization."

@@ -21,6 +21,7 @@ INFO: dict[str, Any] = {
     "prompt_format": "token_ids",
     "tokenizer": "fake",
     "bos_token": "</s>",
+    "data_parallel_size": None,
     "decoding": {
         "options": {
             "preset": "greedy",

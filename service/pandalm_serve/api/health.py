@@ -53,6 +53,7 @@ async def info(services: ServicesDep) -> InfoResponse:
         prompt_format=("token_ids" if token_ids else "text") if services.ready else None,
         tokenizer=engine.tokenizer_source if token_ids else None,
         bos_token=s.bos_token if token_ids else None,
+        data_parallel_size=engine.data_parallel_size,
         decoding=DecodingInfo(
             options=server_defaults(s),
             repetition_penalty=s.repetition_penalty,

@@ -59,6 +59,8 @@ class Engine(Protocol):
     # Where `tokenizer` came from (a folder or hub name), for /info.
     tokenizer_source: str | None
     presets: frozenset[Preset]
+    # vLLM engines judging in this process (vLLM's data parallelism); None when the engine is elsewhere.
+    data_parallel_size: int | None
 
     @property
     def dead(self) -> bool:

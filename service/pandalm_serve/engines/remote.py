@@ -42,6 +42,7 @@ _TOKEN_ID_PREFIX = "token_id:"
 class RemoteEngine:
     name = "remote"
     dead = False  # a remote server that does not answer is not this process's death: /readyz says so
+    data_parallel_size: int | None = None
     # Beam search is not part of the OpenAI completions API.
     presets: frozenset[Preset] = frozenset({"greedy"})
 

@@ -35,6 +35,7 @@ class VLLMEngine:
         self.context_length: int | None = settings.max_model_len
         self.tokenizer: Any | None = None
         self.tokenizer_source: str | None = None
+        self.data_parallel_size: int | None = settings.data_parallel_size
 
     async def start(self) -> None:
         s = self._settings
@@ -70,8 +71,12 @@ class VLLMEngine:
         os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 
         kv_cache_gib = s.kv_cache_gib
-        if kv_cache_gib is None and current_platform.is_cpu():
-            kv_cache_gib = _CPU_DEFAULT_KV_CACHE_GIB
+        if current_platform.is_cpu():
+            if kv_cache_gib is None:
+                kv_cache_gib = _CPU_DEFAULT_KV_CACHE_GIB
+            if s.data_parallel_size > 1 and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+                # vLLM's CPU build binds every engine to the same first core unless told otherwise.
+                os.environ["VLLM_CPU_OMP_THREADS_BIND"] = _split_cores(s.data_parallel_size)
         args = AsyncEngineArgs(
             model=model,
             revision=s.revision,
@@ -79,6 +84,7 @@ class VLLMEngine:
             dtype=s.dtype,  # type: ignore[arg-type]
             max_model_len=s.max_model_len,
             tensor_parallel_size=s.tensor_parallel_size,
+            data_parallel_size=s.data_parallel_size,
             gpu_memory_utilization=s.gpu_memory_utilization,
             kv_cache_memory_bytes=int(kv_cache_gib * 2**30) if kv_cache_gib else None,
             enable_prefix_caching=s.enable_prefix_caching,
@@ -204,3 +210,11 @@ def _make_beam_searcher(engine: Any) -> Any:
             self.renderer = engine.renderer
 
     return _BeamSearcher()
+
+
+def _split_cores(ranks: int) -> str:
+    """This process's cores split between `ranks` engines, as vLLM's VLLM_CPU_OMP_THREADS_BIND writes it (`0|1`)."""
+    cores = sorted(os.sched_getaffinity(0))
+    share = max(1, len(cores) // ranks)
+    groups = [cores[i * share : (i + 1) * share] or cores[-1:] for i in range(ranks)]
+    return "|".join(",".join(map(str, group)) for group in groups)
