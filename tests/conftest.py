@@ -8,6 +8,9 @@ import os
 # not a local folder fails at once instead of retrying the network for a minute. Set before anything
 # imports huggingface_hub, which reads it once; servers the tests start inherit it.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Every test judges afresh unless it is about the verdict cache (it then names a backend, and flags win):
+# a cache shared across tests, in the home directory, would answer for the engine under test.
+os.environ["PANDALM_CACHE_BACKEND"] = "off"
 
 import string
 from pathlib import Path

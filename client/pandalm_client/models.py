@@ -39,6 +39,7 @@ ErrorCode = Literal[
     "remote_rejected",
     "remote_bad_response",
     "remote_unavailable",
+    "cache_unavailable",
     "internal_error",
 ]
 
@@ -82,6 +83,11 @@ class JudgeOptions(_Strict):
         None,
         description="Judge both orders, (1, 2) and (2, 1), concurrently and reconcile them: agreeing orders "
         "give the verdict, disagreeing ones a tie marked inconsistent. Cancels PandaLM's position bias.",
+    )
+    cache: StrictBool | None = Field(
+        None,
+        description="Give a verdict remembered from an identical earlier judgement (same judge, prompt and "
+        "settings) instead of judging again; `false` always judges.",
     )
     neutralize_headers: StrictBool | None = Field(
         None,
@@ -214,6 +220,7 @@ class CompareResult(BaseModel):
         None, description="`length` when the generation was cut off at `max_new_tokens`."
     )
     usage: Usage = Field(default_factory=Usage)
+    cached: bool = Field(False, description="True when every order came from the verdict cache: no engine call.")
     latency_ms: float | None = Field(None, description="Time spent judging this item.")
     warnings: list[ResultWarning] = Field(default_factory=list, description="Anything the caller should know.")
     error: ErrorBody | None = Field(None, description="Why the item was not judged, when `status` is `error`.")

@@ -36,6 +36,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     "remote_rejected": ErrorSpec(502, "The remote server refused the request (a 4xx other than a context error)."),
     "remote_bad_response": ErrorSpec(502, "The remote server's answer is not an OpenAI completion."),
     "remote_unavailable": ErrorSpec(503, "The remote server does not answer, or is overloaded, after the retries."),
+    "cache_unavailable": ErrorSpec(503, "The verdict cache does not answer (only `DELETE /cache` reports it)."),
     "internal_error": ErrorSpec(500, "A bug: the server log has the details; the response has none."),
 }
 

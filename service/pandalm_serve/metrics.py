@@ -109,6 +109,18 @@ class Metrics:
             registry=r,
         )
 
+        self.cache_lookups = Counter(
+            "pandalm_cache_lookups_total", "Verdict cache lookups, by result (hit, miss).", ["result"], registry=r
+        )
+        self.cache_errors = Counter(
+            "pandalm_cache_errors_total", "Verdict cache failures: judging went on without the cache.", registry=r
+        )
+        self.deduplicated = Counter(
+            "pandalm_deduplicated_generations_total",
+            "Generations that waited for an identical one in flight instead of calling the engine again.",
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         """The judge's metrics, then the process-wide registry's (vLLM's engine metrics among them)."""
         return generate_latest(self.registry) + generate_latest(REGISTRY)

@@ -5,6 +5,7 @@ Engines get a model name or folder from here; they know nothing of the demo judg
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from .errors import ConfigurationError
 from .settings import PANDALM_7B, Settings
 
 logger = logging.getLogger(__name__)
+
+# Files up to this size (configs, tokenizers) go into a local model's fingerprint whole.
+_SMALL_FILE_BYTES = 2**20
 
 
 def on_cuda() -> bool:
@@ -80,3 +84,20 @@ def load_tokenizer(source: str, revision: str | None = None) -> Any:
         return AutoTokenizer.from_pretrained(source, revision=revision)
     except Exception as exc:  # transformers raises OSError, ValueError, the hub's own errors...
         raise ConfigurationError(f"cannot load a tokenizer from {source!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def model_identity(engine: str, model: str, revision: str | None) -> str:
+    """What makes one model's verdicts comparable: its engine, name and revision, and for a local folder a
+    fingerprint of its files (names and sizes, and the small files' contents), so new weights under the
+    same path do not reuse old verdicts."""
+    identity = f"{engine}|{model}|{revision or ''}"
+    folder = Path(model)
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            size = path.stat().st_size
+            digest.update(f"{path.relative_to(folder)}:{size}\n".encode())
+            if size <= _SMALL_FILE_BYTES:
+                digest.update(path.read_bytes())
+        identity += "|" + digest.hexdigest()
+    return identity

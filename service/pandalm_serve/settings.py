@@ -99,7 +99,21 @@ class Settings(BaseSettings):
     truncate: bool = Field(False, description="Default of the `truncate` option.")
     mode: Literal["full", "verdict"] = Field("full", description="Default of the `mode` option.")
     swap: bool = Field(False, description="Default of the `swap` option (judge both orders).")
+    cache: bool = Field(True, description="Default of the `cache` option (give remembered verdicts again).")
     neutralize_headers: bool = Field(False, description="Default of the `neutralize_headers` option.")
+
+    # --- verdict cache
+    cache_backend: Literal["sqlite", "redis", "memory", "off"] = Field(
+        "sqlite",
+        description="Where verdicts are remembered: a SQLite file (one host, several processes), Redis (several "
+        "replicas), memory (this process only), or off.",
+    )
+    cache_path: Path | None = Field(None, description="The SQLite file; default: cache_dir/verdicts.sqlite.")
+    cache_max_entries: int = Field(
+        1_000_000, ge=1, description="Generations kept in SQLite or memory, least recently used out first."
+    )
+    redis_url: str | None = Field(None, description="Redis for cache_backend=redis, e.g. redis://cache:6379/0.")
+    cache_ttl_s: int | None = Field(None, ge=1, description="Expire Redis entries after this many seconds.")
 
     # --- limits
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body, in bytes.")
@@ -140,6 +154,8 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown setting(s) in the environment: {', '.join(unknown)}; see pandalm-serve --help")
         if self.engine == "remote" and not self.remote_url:
             raise ValueError("engine 'remote' needs --remote-url (PANDALM_REMOTE_URL)")
+        if self.cache_backend == "redis" and not self.redis_url:
+            raise ValueError("cache_backend 'redis' needs --redis-url (PANDALM_REDIS_URL)")
         if self.engine == "remote" and self.preset == "beam":
             raise ValueError("the remote engine has no beam search: use --preset greedy, or --engine vllm")
         if self.bos_token == "":

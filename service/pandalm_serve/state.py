@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from . import __version__
+from .cache import build_cache
 from .engines.base import Engine
 from .errors import NotReadyError, ServiceError
 from .judge.judge import Judge
 from .judge.prompt import TEMPLATE_VERSION
 from .metrics import Metrics
-from .model import profile_of
+from .model import model_identity, profile_of
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Services:
         self.settings = settings
         self.engine = engine
         self.metrics = Metrics()
-        self.judge = Judge(engine, settings, metrics=self.metrics)
+        self.judge = Judge(engine, settings, metrics=self.metrics, cache=build_cache(settings))
         self.ready = False
         self.failed = False  # the engine failed to start, or died
         self.stopping = False
@@ -40,7 +41,9 @@ class Services:
         """Load the engine, then watch it; the HTTP server answers /healthz and /readyz meanwhile."""
         try:
             await self.engine.start()
-            self.judge.configure(profile_of(self.engine.model_name, self.engine.tokenizer_source))
+            engine = self.engine
+            identity = model_identity(engine.name, engine.model_name, self.settings.revision)
+            self.judge.configure(profile_of(engine.model_name, engine.tokenizer_source), identity)
         except Exception:
             # Reported by /healthz and /readyz (and so restarted by an orchestrator); the details, which
             # may name hosts and paths, go to the log only.
@@ -85,6 +88,7 @@ class Services:
         self.ready = False
         self.metrics.engine_ready.set(0)
         await self.engine.stop()
+        await self.judge.generations.close()
 
     def require_alive(self) -> None:
         if self.failed:

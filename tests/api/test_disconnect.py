@@ -13,6 +13,8 @@ from pandalm_serve.settings import Settings
 from tests.fakes import FakeEngine
 from tests.support import PAIR, serving
 
+NDJSON = "application/x-ndjson"
+
 
 @pytest.fixture
 def served() -> Iterator[tuple[str, FakeEngine]]:
@@ -35,8 +37,10 @@ def wait_for(condition: object, timeout_s: float = 5.0) -> bool:
     ("path", "body", "headers", "pairs"),
     [
         ("/compare", PAIR, {}, 1),
-        ("/batch", {"items": [PAIR] * 5}, {}, 5),
-        ("/batch", {"items": [PAIR] * 5}, {"Accept": "application/x-ndjson"}, 5),
+        ("/batch", {"items": [{**PAIR, "instruction": f"Task {i}."} for i in range(5)]}, {}, 5),
+        ("/batch", {"items": [{**PAIR, "instruction": f"Task {i}."} for i in range(5)]}, {"Accept": NDJSON}, 5),
+        # Identical pairs are judged once: one generation, cancelled once.
+        ("/batch", {"items": [PAIR] * 5}, {}, 1),
     ],
 )
 def test_disconnect_cancels_generation(

@@ -54,6 +54,7 @@ def test_info_describes_model_decoding_template_and_limits(make_client: MakeClie
             "preset": "greedy",
             "mode": "full",
             "swap": True,
+            "cache": True,
             "neutralize_headers": False,
             "max_new_tokens": 256,
             "truncate": False,

@@ -40,6 +40,7 @@ def test_layers_override_the_server_defaults_in_order() -> None:
         "truncate": False,
         "mode": "full",
         "swap": True,
+        "cache": True,
         "neutralize_headers": False,
     }
     resolved = resolve_options(
@@ -49,7 +50,9 @@ def test_layers_override_the_server_defaults_in_order() -> None:
         None,
         JudgeOptions(max_new_tokens=50, swap=False),
     )
-    assert resolved == ResolvedOptions("beam", 50, False, "full", False, False)
+    assert resolved == ResolvedOptions(
+        preset="beam", max_new_tokens=50, truncate=False, mode="full", swap=False, cache=True, neutralize_headers=False
+    )
 
 
 def test_what_the_server_cannot_honour_is_refused() -> None:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +27,8 @@ from pandalm_client.models import (
     Verdict,
 )
 
+from ..cache.base import CacheBackend
+from ..cache.generations import Generations
 from ..engines.base import Engine, EnginePrompt, Generation, Sampling
 from ..errors import ServiceError
 from ..metrics import Metrics
@@ -59,26 +61,30 @@ class _Judged:
     probabilities: LabelProbabilities | None
     generation: Generation
     warnings: list[ResultWarning]
+    cached: bool
 
 
 class Judge:
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics, cache: CacheBackend | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
         self.profile = ModelProfile()
         self.admission = Admission(settings.max_items_in_flight, settings.max_items_waiting, metrics)
         self.deadlines = Deadlines(settings.item_timeout_s)
+        self.generations = Generations(cache, metrics)
         self._prompts: PromptBuilder = TextPrompts()
         self._labels: LabelSet = TextLabels()
 
-    def configure(self, profile: ModelProfile) -> None:
+    def configure(self, profile: ModelProfile, model_identity: str) -> None:
         """Set up prompts and labels once the engine (and so its tokenizer) is loaded.
 
         With a tokenizer, prompts are PandaLM's exact token ids, checked against the context, and
         labels are token ids; without one, the engine gets text and labels are matched by text.
         """
         self.profile = profile
+        self.generations.model_identity = model_identity
+        self.generations.template_version = TEMPLATE_VERSION
         tokenizer = self.engine.tokenizer
         if tokenizer is None:
             self._prompts, self._labels = TextPrompts(), TextLabels()
@@ -190,7 +196,7 @@ class Judge:
             stop=("\n",) if verdict_mode else (),
             output_regex=self.profile.output_regex,
         )
-        generation, note = await self._generate(prompt, sampling)
+        generation, cached, note = await self._generate(prompt, sampling, options.cache)
 
         parsed = parse_output(generation.text)
         verdict = parsed.verdict
@@ -211,20 +217,30 @@ class Judge:
                 )
             )
         if order == "swapped":
-            return _Judged(order, parsed, swap_back(verdict), swap_probabilities_back(probs), generation, warnings)
-        return _Judged(order, parsed, verdict, probs, generation, warnings)
+            verdict, probs = swap_back(verdict), swap_probabilities_back(probs)
+        return _Judged(order, parsed, verdict, probs, generation, warnings, cached)
 
-    async def _generate(self, prompt: EnginePrompt, sampling: Sampling) -> tuple[Generation, str | None]:
+    async def _generate(
+        self, prompt: EnginePrompt, sampling: Sampling, use_cache: bool
+    ) -> tuple[Generation, bool, str | None]:
         """One engine call per order, in every mode: the label's log-probabilities come with the generation.
 
         vLLM cannot return them for the first position alone, but asked for by token id they cost 5% of
         the demo judge's pairs per second, against 23% for a one-token probe before the generation
-        (benchmarks/label_logprobs.py). vLLM's beam search returns none.
+        (benchmarks/label_logprobs.py). vLLM's beam search returns none. The generation may come from
+        the cache, or be shared with an identical one in flight (cache/generations.py).
         """
+        note = None
         if sampling.preset == "beam":
-            generation = await self.engine.generate(prompt, sampling, uuid.uuid4().hex)
-            return generation, "probabilities are not available with the beam preset"
-        return await self.engine.generate(prompt, self._labels.ask(sampling), uuid.uuid4().hex), None
+            note = "probabilities are not available with the beam preset"
+        else:
+            sampling = self._labels.ask(sampling)
+
+        def produce() -> Awaitable[Generation]:
+            return self.engine.generate(prompt, sampling, uuid.uuid4().hex)
+
+        generation, cached = await self.generations.generate(prompt, sampling, produce, use_cache=use_cache)
+        return generation, cached, note
 
     def _result(
         self,
@@ -277,6 +293,7 @@ class Judge:
                 prompt_tokens=_total(j.generation.prompt_tokens for j in judged),
                 completion_tokens=_total(j.generation.completion_tokens for j in judged),
             ),
+            cached=all(j.cached for j in judged),
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             warnings=warnings,
         )

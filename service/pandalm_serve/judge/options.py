@@ -26,6 +26,7 @@ class ResolvedOptions:
     truncate: bool
     mode: Mode
     swap: bool
+    cache: bool
     neutralize_headers: bool
 
 

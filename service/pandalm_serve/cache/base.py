@@ -1,0 +1,61 @@
+"""The small interface every cache backend implements, and the key of a generation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Protocol
+
+from ..engines.base import EnginePrompt, Sampling
+
+
+class CacheBackend(Protocol):
+    """Bytes by key. A backend that fails raises `CacheUnavailable`; the cache then judges on without it."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes) -> None: ...
+
+    async def clear(self) -> int:
+        """Remove every entry; return how many there were (or -1 when the backend cannot count)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class CacheUnavailable(Exception):
+    """The cache's store does not answer (Redis down, the file unwritable)."""
+
+
+def generation_key(model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling) -> str:
+    """Everything that decides one order's generation, hashed: the judge, the template, the exact prompt
+    (its token ids, so the BOS token and truncation are in it, or its text where the server tokenizes) and
+    every decoding setting. Nothing a client chose (an id) is in it."""
+    content = {
+        "model": model_identity,
+        "template": template_version,
+        "prompt": prompt.token_ids if prompt.token_ids is not None else prompt.text,
+        "sampling": {
+            "preset": sampling.preset,
+            "max_new_tokens": sampling.max_new_tokens,
+            "repetition_penalty": sampling.repetition_penalty,
+            "beam_width": sampling.beam_width if sampling.preset == "beam" else None,
+            "stop": list(sampling.stop),
+            "output_regex": sampling.output_regex,
+            "logprob_token_ids": list(sampling.logprob_token_ids) if sampling.logprob_token_ids else None,
+            "top_logprobs": sampling.top_logprobs,
+        },
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def dumps(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def loads(raw: bytes) -> dict[str, Any]:
+    value = json.loads(raw)
+    assert isinstance(value, dict)
+    return value
