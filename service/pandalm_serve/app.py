@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from . import __version__
-from .api import admin, health, judging
+from .api import admin, health, judging, ui
 from .api.body import BodyLimit
 from .api.context import RequestContext
 from .api.errors import install_error_handlers
@@ -58,6 +58,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(judging.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    if settings.ui:
+        app.include_router(ui.router)
 
     keys = ApiKeys(settings.api_keys_file) if settings.api_keys_file is not None else None
     app.add_middleware(RequestContext, metrics=services.metrics, keys=keys, protect_metrics=settings.protect_metrics)

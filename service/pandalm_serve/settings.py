@@ -30,6 +30,7 @@ class Settings(BaseSettings):
         "changes. With it, every endpoint but /healthz and /readyz needs `Authorization: Bearer <key>`.",
     )
     protect_metrics: bool = Field(False, description="With API keys, require one for /metrics too.")
+    ui: bool = Field(True, description="Serve the playground page at /.")
 
     # --- engine and model
     engine: Literal["vllm", "remote"] = Field(

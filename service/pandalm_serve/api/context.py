@@ -22,8 +22,8 @@ from ..metrics import Metrics
 logger = logging.getLogger(__name__)
 
 JUDGING_PATHS = frozenset({"/compare", "/batch"})
-# Open whatever the keys: probes must work without secrets.
-_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# Open whatever the keys: probes must work without secrets, and the page holds none (it asks for a key).
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
