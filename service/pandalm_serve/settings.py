@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(512, ge=1, description="Default and largest number of generated tokens.")
     repetition_penalty: float = Field(1.2, gt=0, description="Repetition penalty of the greedy preset.")
     beam_width: int = Field(4, ge=1, description="Beams of the beam preset (PandaLM's reference: 4).")
+    ignore_eos: bool = Field(
+        False,
+        description="For benchmarks only: always generate max_new_tokens tokens, past the end of sequence, so "
+        "that every compared system does the same work. Verdicts stay parseable only with a judge that stops.",
+    )
     truncate: bool = Field(False, description="Default of the `truncate` option.")
     mode: Literal["full", "verdict"] = Field("full", description="Default of the `mode` option.")
     swap: bool = Field(False, description="Default of the `swap` option (judge both orders).")

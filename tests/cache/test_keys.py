@@ -31,6 +31,7 @@ def test_every_part_that_decides_the_generation_is_in_the_key() -> None:
         key(max_new_tokens=256),
         key(repetition_penalty=1.0),
         key(output_regex="(1|2|Tie)"),
+        key(ignore_eos=True),
         key(logprob_token_ids=None, top_logprobs=5),
     ]
     assert len({base, *variants}) == len(variants) + 1

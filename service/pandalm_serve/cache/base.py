@@ -44,6 +44,7 @@ def generation_key(model_identity: str, template_version: str, prompt: EnginePro
             "beam_width": sampling.beam_width if sampling.preset == "beam" else None,
             "stop": list(sampling.stop),
             "output_regex": sampling.output_regex,
+            "ignore_eos": sampling.ignore_eos,
             "logprob_token_ids": list(sampling.logprob_token_ids) if sampling.logprob_token_ids else None,
             "top_logprobs": sampling.top_logprobs,
         },

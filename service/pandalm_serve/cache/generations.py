@@ -35,7 +35,7 @@ class Generations:
         self.metrics = metrics
         self.model_identity = ""
         self.template_version = ""
-        self._in_flight: dict[str, _Flight] = {}
+        self._in_flight: dict[tuple[object, Sampling], _Flight] = {}
         self._warned = -_WARN_EVERY_S
 
     async def generate(
@@ -47,18 +47,22 @@ class Generations:
         use_cache: bool,
     ) -> tuple[Generation, bool]:
         """The generation for this prompt and sampling, and whether it came from the cache."""
-        key = generation_key(self.model_identity, self.template_version, prompt, sampling)
-        flight = self._in_flight.get(key)
+        # In flight, the exact prompt and sampling are the key (cheap to hash, no collision); in the store,
+        # a stable digest of them.
+        identity = (prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), sampling)
+        flight = self._in_flight.get(identity)
         if flight is None:
-            if use_cache:
+            key = ""
+            if use_cache and self.backend is not None:
+                key = generation_key(self.model_identity, self.template_version, prompt, sampling)
                 cached = await self._lookup(key)
                 if cached is not None:
                     return cached, True
-                flight = self._in_flight.get(key)  # another caller may have started it meanwhile
+                flight = self._in_flight.get(identity)  # another caller may have started it meanwhile
             if flight is None:
-                flight = _Flight(asyncio.create_task(self._produce(key, produce, store=use_cache)))
-                self._in_flight[key] = flight
-                flight.task.add_done_callback(lambda _: self._in_flight.pop(key, None))
+                flight = _Flight(asyncio.create_task(self._produce(key, produce, store=bool(key))))
+                self._in_flight[identity] = flight
+                flight.task.add_done_callback(lambda _: self._in_flight.pop(identity, None))
             else:
                 self.metrics.deduplicated.inc()
         else:

@@ -25,6 +25,8 @@ class Sampling:
     stop: tuple[str, ...] = ()
     # Constrain the output to this regular expression (the demo judge's format).
     output_regex: str | None = None
+    # Generate max_new_tokens tokens whatever the model says (benchmarks: the same work on every side).
+    ignore_eos: bool = False
     # Log-probabilities wanted at the first generated position: of exactly these token ids (token-id
     # prompts), or of the `top_logprobs` most likely tokens, by their text (text prompts).
     logprob_token_ids: tuple[int, ...] | None = None

@@ -160,6 +160,7 @@ class VLLMEngine:
             temperature=0.0,
             repetition_penalty=sampling.repetition_penalty,
             max_tokens=sampling.max_new_tokens,
+            ignore_eos=sampling.ignore_eos,
             stop=list(sampling.stop) or None,
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(regex=sampling.output_regex) if sampling.output_regex else None,

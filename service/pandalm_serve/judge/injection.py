@@ -18,9 +18,7 @@ _HEADER = re.compile(
 
 # Phrases that address whoever judges the text rather than the task. Each must be unlikely in an
 # ordinary answer: none fires on PandaLM's published test set (tests/judge/test_injection.py).
-_DIRECTIVES = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
+_DIRECTIVE_PATTERNS = (
         r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all)\b[^.\n]{0,20}"
         r"\b(instructions?|prompts?|rules|directions)\b",
         r"\b(you are|you're|act as|as) (an? |the )?(impartial |fair |strict )?(ai )?(judge|evaluator|grader|"
@@ -32,8 +30,9 @@ _DIRECTIVES = [
         r"\b(response|answer|output) ?(1|2|one|two) is (clearly |definitely |obviously )?(the )?(better|best|"
         r"superior|winner|preferred|correct one)\b",
         r"\b(this|my) (response|answer) (is|should be (rated|judged|scored) as) (the )?(better|best|superior|winner)\b",
-    )
-]
+)
+# One alternation, one scan of the text (seven searches cost 15% of an instant engine's /batch).
+_DIRECTIVES = re.compile("|".join(f"(?:{p})" for p in _DIRECTIVE_PATTERNS), re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +62,13 @@ def screen(name: str, text: str, *, neutralize: bool) -> Screened:
                     message=f"removed the '#' marks of {count} section header(s) in {name} before judging",
                 )
             )
-    for pattern in _DIRECTIVES:
-        match = pattern.search(text)
-        if match:
-            warnings.append(
-                ResultWarning(
-                    code="judge_directive",
-                    message=f"{name} contains text addressed to the judge ({match.group(0)!r}), "
-                    "which can change the verdict",
-                )
+    match = _DIRECTIVES.search(text)
+    if match:
+        warnings.append(
+            ResultWarning(
+                code="judge_directive",
+                message=f"{name} contains text addressed to the judge ({match.group(0)!r}), "
+                "which can change the verdict",
             )
-            break
+        )
     return Screened(text, warnings)

@@ -195,6 +195,7 @@ class Judge:
             beam_width=self.settings.beam_width,
             stop=("\n",) if verdict_mode else (),
             output_regex=self.profile.output_regex,
+            ignore_eos=self.settings.ignore_eos,
         )
         generation, cached, note = await self._generate(prompt, sampling, options.cache)
 
