@@ -19,17 +19,17 @@ _HEADER = re.compile(
 # Phrases that address whoever judges the text rather than the task. Each must be unlikely in an
 # ordinary answer: none fires on PandaLM's published test set (tests/judge/test_injection.py).
 _DIRECTIVE_PATTERNS = (
-        r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all)\b[^.\n]{0,20}"
-        r"\b(instructions?|prompts?|rules|directions)\b",
-        r"\b(you are|you're|act as|as) (an? |the )?(impartial |fair |strict )?(ai )?(judge|evaluator|grader|"
-        r"assessor|reviewer)\b",
-        r"\b(dear|attention|note to (the)?) ?(judge|evaluator|grader|assessor|reviewer)s?\b",
-        r"\b(judge|evaluator|grader|assessor|reviewer)s?\b[^.\n]{0,40}\b(must|should|will|shall)\b[^.\n]{0,40}"
-        r"\b(choose|pick|select|prefer|rate|score|output|answer|favou?r)\b",
-        r"\b(choose|pick|select|prefer|output|rate|favou?r)\b[^.\n]{0,20}\b(response|answer|output) ?(1|2|one|two)\b",
-        r"\b(response|answer|output) ?(1|2|one|two) is (clearly |definitely |obviously )?(the )?(better|best|"
-        r"superior|winner|preferred|correct one)\b",
-        r"\b(this|my) (response|answer) (is|should be (rated|judged|scored) as) (the )?(better|best|superior|winner)\b",
+    r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all)\b[^.\n]{0,20}"
+    r"\b(instructions?|prompts?|rules|directions)\b",
+    r"\b(you are|you're|act as|as) (an? |the )?(impartial |fair |strict )?(ai )?(judge|evaluator|grader|"
+    r"assessor|reviewer)\b",
+    r"\b(dear|attention|note to (the)?) ?(judge|evaluator|grader|assessor|reviewer)s?\b",
+    r"\b(judge|evaluator|grader|assessor|reviewer)s?\b[^.\n]{0,40}\b(must|should|will|shall)\b[^.\n]{0,40}"
+    r"\b(choose|pick|select|prefer|rate|score|output|answer|favou?r)\b",
+    r"\b(choose|pick|select|prefer|output|rate|favou?r)\b[^.\n]{0,20}\b(response|answer|output) ?(1|2|one|two)\b",
+    r"\b(response|answer|output) ?(1|2|one|two) is (clearly |definitely |obviously )?(the )?(better|best|"
+    r"superior|winner|preferred|correct one)\b",
+    r"\b(this|my) (response|answer) (is|should be (rated|judged|scored) as) (the )?(better|best|superior|winner)\b",
 )
 # One alternation, one scan of the text (seven searches cost 15% of an instant engine's /batch).
 _DIRECTIVES = re.compile("|".join(f"(?:{p})" for p in _DIRECTIVE_PATTERNS), re.IGNORECASE)
