@@ -18,21 +18,43 @@ _HEADER = re.compile(
 
 # Phrases that address whoever judges the text rather than the task. Each must be unlikely in an
 # ordinary answer: none fires on PandaLM's published test set (tests/judge/test_injection.py).
-_DIRECTIVE_PATTERNS = (
-    r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all)\b[^.\n]{0,20}"
-    r"\b(instructions?|prompts?|rules|directions)\b",
-    r"\b(you are|you're|act as|as) (an? |the )?(impartial |fair |strict )?(ai )?(judge|evaluator|grader|"
-    r"assessor|reviewer)\b",
-    r"\b(dear|attention|note to (the)?) ?(judge|evaluator|grader|assessor|reviewer)s?\b",
-    r"\b(judge|evaluator|grader|assessor|reviewer)s?\b[^.\n]{0,40}\b(must|should|will|shall)\b[^.\n]{0,40}"
-    r"\b(choose|pick|select|prefer|rate|score|output|answer|favou?r)\b",
-    r"\b(choose|pick|select|prefer|output|rate|favou?r)\b[^.\n]{0,20}\b(response|answer|output) ?(1|2|one|two)\b",
-    r"\b(response|answer|output) ?(1|2|one|two) is (clearly |definitely |obviously )?(the )?(better|best|"
-    r"superior|winner|preferred|correct one)\b",
-    r"\b(this|my) (response|answer) (is|should be (rated|judged|scored) as) (the )?(better|best|superior|winner)\b",
+# Each comes with words one of which it cannot match without: a plain substring test on the lowered
+# text skips the pattern's search when none is there (most responses: the search was 15% of the service's
+# own time per pair).
+_JUDGE = ("judge", "evaluator", "grader", "assessor", "reviewer")
+_PRAISE = ("better", "best", "superior", "winner", "preferred", "correct one")
+_DIRECTIVE_PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("ignore", "disregard", "forget"),
+        r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(previous|prior|above|earlier|preceding|all)\b[^.\n]{0,20}"
+        r"\b(instructions?|prompts?|rules|directions)\b",
+    ),
+    (
+        _JUDGE,
+        r"\b(you are|you're|act as|as) (an? |the )?(impartial |fair |strict )?(ai )?(judge|evaluator|grader|"
+        r"assessor|reviewer)\b",
+    ),
+    (_JUDGE, r"\b(dear|attention|note to (the)?) ?(judge|evaluator|grader|assessor|reviewer)s?\b"),
+    (
+        _JUDGE,
+        r"\b(judge|evaluator|grader|assessor|reviewer)s?\b[^.\n]{0,40}\b(must|should|will|shall)\b[^.\n]{0,40}"
+        r"\b(choose|pick|select|prefer|rate|score|output|answer|favou?r)\b",
+    ),
+    (
+        ("choose", "pick", "select", "prefer", "output", "rate", "favo"),
+        r"\b(choose|pick|select|prefer|output|rate|favou?r)\b[^.\n]{0,20}\b(response|answer|output) ?(1|2|one|two)\b",
+    ),
+    (
+        _PRAISE,
+        r"\b(response|answer|output) ?(1|2|one|two) is (clearly |definitely |obviously )?(the )?(better|best|"
+        r"superior|winner|preferred|correct one)\b",
+    ),
+    (
+        _PRAISE,
+        r"\b(this|my) (response|answer) (is|should be (rated|judged|scored) as) (the )?(better|best|superior|winner)\b",
+    ),
 )
-# One alternation, one scan of the text (seven searches cost 15% of an instant engine's /batch).
-_DIRECTIVES = re.compile("|".join(f"(?:{p})" for p in _DIRECTIVE_PATTERNS), re.IGNORECASE)
+_DIRECTIVES = [(words, re.compile(pattern, re.IGNORECASE)) for words, pattern in _DIRECTIVE_PATTERNS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +66,7 @@ class Screened:
 def screen(name: str, text: str, *, neutralize: bool) -> Screened:
     """Warn about headers and judge-directed text in one response; defuse the headers if asked."""
     warnings: list[ResultWarning] = []
-    headers = sorted({m.group("name").strip().title() for m in _HEADER.finditer(text)})
+    headers = sorted({m.group("name").strip().title() for m in _HEADER.finditer(text)}) if "##" in text else []
     if headers:
         found = ", ".join(f"'### {h}:'" for h in headers)
         warnings.append(
@@ -62,7 +84,11 @@ def screen(name: str, text: str, *, neutralize: bool) -> Screened:
                     message=f"removed the '#' marks of {count} section header(s) in {name} before judging",
                 )
             )
-    match = _DIRECTIVES.search(text)
+    lowered = text.lower()
+    match = next(
+        (m for words, pattern in _DIRECTIVES if any(w in lowered for w in words) and (m := pattern.search(text))),
+        None,
+    )
     if match:
         warnings.append(
             ResultWarning(

@@ -34,7 +34,10 @@ HEAD_WITHOUT_INPUT = (
 
 def clean_response(text: str) -> str:
     """Strip a response and remove special tokens, as the reference does."""
-    return SPECIAL_TOKEN_PATTERN.sub("", text.strip()).strip()
+    text = text.strip()
+    if "<" not in text and "[" not in text:  # every special token starts with one: nothing to remove
+        return text
+    return SPECIAL_TOKEN_PATTERN.sub("", text).strip()
 
 
 def build_prompt(instruction: str, input: str, response1: str, response2: str) -> str:
