@@ -201,6 +201,33 @@ def test_eval_reports_agreement_with_the_human_labels(tmp_path: Path, pandalm: R
     assert code == 2 and "not a test set" in err
 
 
+def test_eval_scores_a_results_file_without_calling_the_service(
+    tmp_path: Path, pandalm: Run, service: FakeService, pandalm_data_dir: Path
+) -> None:
+    items = json.loads((pandalm_data_dir / "testset-v1.json").read_text())[:30]
+    testset = tmp_path / "testset.json"
+    testset.write_text(json.dumps(items))
+    judged = tmp_path / "judged.jsonl"
+    code, out, _ = pandalm("eval", str(testset), "--json", "--results", str(judged))
+    assert code == 0
+    served = json.loads(out)
+    service.bodies.clear()
+    # Results carry the test set's idx as their id, in any order: matched by id, not position.
+    lines = judged.read_text().splitlines()
+    rows = [{**json.loads(line), "id": str(json.loads(line)["idx"]), "index": None} for line in lines]
+    shuffled = write_jsonl(tmp_path / "shuffled.jsonl", rows[::-1])
+    code, out, _ = pandalm("eval", str(testset), "--json", "--from-results", str(shuffled))
+    assert code == 0 and service.bodies == []
+    assert json.loads(out) == served
+    # A pair missing from the file counts as without a verdict, never as a guess.
+    write_jsonl(shuffled, rows[1:])
+    code, out, _ = pandalm("eval", str(testset), "--json", "--from-results", str(shuffled))
+    assert code == 0 and json.loads(out)["without_verdict"] == served["without_verdict"] + 1
+    shuffled.write_text('{"status": "maybe"}\n')
+    code, _, err = pandalm("eval", str(testset), "--from-results", str(shuffled))
+    assert code == 2 and "not a compare result" in err
+
+
 def test_rank_orders_models_by_the_judges_preference(tmp_path: Path, pandalm: Run) -> None:
     def answers(length: int) -> Callable[[int], str]:
         return lambda i: "x" * (length + i % 3)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
-from ..testset import VERDICT_LABELS, Agreement, load_testset
+from ..models import CompareResult
+from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
 from . import EXIT_OK, add_option_flags, options_of
-from ._io import InputError, ProgressBar
+from ._io import InputError, ProgressBar, read_jsonl
 
 
 def register(commands: Any) -> None:
@@ -25,6 +26,13 @@ def register(commands: Any) -> None:
     parser.add_argument("testset", type=Path, help="a file shaped like PandaLM's testset-v1.json")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="RESULTS",
+        help="score a JSONL file of results already judged (pandalm batch -o, the Ray batch job, eval --results) "
+        "instead of calling the service; items match by id (the test set's idx), else by position",
+    )
     add_option_flags(parser)
     parser.set_defaults(run=run)
 
@@ -35,18 +43,40 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{args.testset}: not a test set like PandaLM's testset-v1.json ({exc})") from exc
     agreement = Agreement()
-    progress = ProgressBar(f"judging {len(items)} items")
-    results = client.batch([item.request() for item in items], progress=progress, **options_of(args))
-    progress.close()
+    results: list[CompareResult | None]
+    if args.from_results is not None:
+        results = results_for(items, args.from_results)
+    else:
+        progress = ProgressBar(f"judging {len(items)} items")
+        results = list(client.batch([item.request() for item in items], progress=progress, **options_of(args)))
+        progress.close()
     for item, result in zip(items, results, strict=True):
-        agreement.add(item.gold, VERDICT_LABELS[result.verdict] if result.status == "ok" and result.verdict else None)
+        verdict = result.verdict if result is not None and result.status == "ok" else None
+        agreement.add(item.gold, VERDICT_LABELS[verdict] if verdict else None)
     if args.results:
         with args.results.open("w", encoding="utf-8") as out:
             for item, result in zip(items, results, strict=True):
-                out.write(json.dumps({"idx": item.idx, "gold": item.gold, **result.model_dump(mode="json")}) + "\n")
+                if result is not None:
+                    out.write(json.dumps({"idx": item.idx, "gold": item.gold, **result.model_dump(mode="json")}) + "\n")
     report = agreement.report()
     print(json.dumps(report, indent=2) if args.json else describe(report))
     return EXIT_OK
+
+
+def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]:
+    """Each item's result from a file of results: by id (the item's idx), else by position; None when missing."""
+    by_id: dict[str, CompareResult] = {}
+    by_index: dict[int, CompareResult] = {}
+    for number, obj in read_jsonl(path):
+        try:
+            result = CompareResult.model_validate(obj)
+        except ValueError as exc:
+            raise InputError(f"{path}:{number}: not a compare result") from exc
+        if result.id is not None:
+            by_id[result.id] = result
+        if result.index is not None:
+            by_index[result.index] = result
+    return [by_id.get(str(item.idx), by_index.get(position)) for position, item in enumerate(items)]
 
 
 def describe(report: dict[str, Any]) -> str:

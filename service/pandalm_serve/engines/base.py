@@ -14,6 +14,9 @@ class EnginePrompt:
     text: str
     # PandaLM's exact token ids, when the judge has the tokenizer; None: the engine takes the text.
     token_ids: list[int] | None = None
+    # The same for every prompt of one instruction and input (both orders of a pair included): a router
+    # that sends equal keys to one replica keeps their shared prefix in its cache.
+    affinity_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

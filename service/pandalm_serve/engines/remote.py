@@ -20,6 +20,7 @@ import random
 from typing import Any
 
 import aiohttp
+import orjson
 
 from pandalm_client.models import Preset
 
@@ -37,6 +38,10 @@ _BACKOFF_CAP_S = 10.0
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
 # How vLLM names a token with `return_tokens_as_token_ids`.
 _TOKEN_ID_PREFIX = "token_id:"
+# The session header vLLM's router reads before any other (`vllm-router --policy sticky_least_loaded` or
+# `consistent_hash`). Its value is the same for every prompt of one instruction and input, so that they reach
+# the replica holding their prefix in its cache; README "Scaling out" has the measurement. Others ignore it.
+AFFINITY_HEADER = "X-Session-ID"
 
 
 class RemoteEngine:
@@ -136,7 +141,8 @@ class RemoteEngine:
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         if self._session is None:
             raise EngineError("the remote engine is not started", code="not_ready")
-        data = await self._post("/v1/completions", _completion_body(self.model_name, prompt, sampling), request_id)
+        body = _completion_body(self.model_name, prompt, sampling)
+        data = await self._post("/v1/completions", body, request_id, prompt.affinity_key)
         try:
             choice = data["choices"][0]
             text = choice["text"]
@@ -154,18 +160,27 @@ class RemoteEngine:
             first_logprobs=_first_logprobs(choice.get("logprobs")) if asked else None,
         )
 
-    async def _post(self, path: str, body: dict[str, Any], request_id: str) -> Any:
+    async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> Any:
         assert self._session is not None
         retries = self._settings.remote_max_retries
+        headers = {"X-Request-Id": request_id, "Content-Type": "application/json"}
+        if affinity:
+            headers[AFFINITY_HEADER] = affinity
+        # orjson: the standard library's encoder was the remote engine's largest cost of its own.
+        payload = orjson.dumps(body)
         for attempt in range(retries + 1):
             last_attempt = attempt == retries
             retry_after: float | None = None
             try:
-                async with self._session.post(
-                    f"{self.base_url}{path}", json=body, headers={"X-Request-Id": request_id}
-                ) as response:
+                async with self._session.post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
                     if response.status == 200:
-                        return await response.json(content_type=None)
+                        raw = await response.read()
+                        try:
+                            return orjson.loads(raw)
+                        except orjson.JSONDecodeError as exc:
+                            raise EngineError(
+                                "the remote server's answer is not JSON", code="remote_bad_response"
+                            ) from exc
                     # The server's error text can quote the prompt: it is read, never repeated.
                     text = (await response.text())[:2000]
                     if response.status not in _RETRY_STATUSES:
@@ -194,6 +209,8 @@ def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> di
     }
     if sampling.stop:
         body["stop"] = list(sampling.stop)
+    if sampling.ignore_eos:
+        body["ignore_eos"] = True  # a vLLM extension
     if sampling.output_regex is not None:
         body["structured_outputs"] = {"regex": sampling.output_regex}  # a vLLM extension
     if sampling.logprob_token_ids is not None:

@@ -41,7 +41,7 @@ from .labels import LabelSet, TextLabels, token_labels, verdict_from_label
 from .options import ResolvedOptions, resolve_options
 from .parse import ParsedOutput, parse_output
 from .prompt import TEMPLATE_VERSION
-from .swap import average, reconcile, swap_back, swap_probabilities_back
+from .swap import both_orders, order_result, swap_back, swap_probabilities_back
 from .tokens import OrderedPair, PromptBuilder, PromptEncoder, TextPrompts, TokenPrompts
 
 logger = logging.getLogger(__name__)
@@ -256,20 +256,12 @@ class Judge:
         consistent: bool | None = None
         orders: list[OrderResult] | None = None
         if options.swap:
-            reconciled = reconcile(judged[0].verdict, judged[1].verdict)
-            verdict, consistent = reconciled.verdict, reconciled.consistent
-            probs = average(judged[0].probabilities, judged[1].probabilities)
             orders = [
-                OrderResult(
-                    order=j.order,
-                    verdict=j.verdict,
-                    status="ok" if j.verdict is not None else "unparsed",
-                    raw=j.generation.text,
-                    probabilities=j.probabilities,
-                    finish_reason=j.generation.finish_reason,
-                )
+                order_result(j.order, j.verdict, j.generation.text, j.probabilities, j.generation.finish_reason)
                 for j in judged
             ]
+            both = both_orders(orders)
+            verdict, consistent, probs = both.verdict, both.consistent, both.probabilities
         else:
             verdict, probs = original.verdict, original.probabilities
         for j in judged:

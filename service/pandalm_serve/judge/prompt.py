@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from .format import (
@@ -50,3 +51,8 @@ def build_prompt(instruction: str, input: str, response1: str, response2: str) -
         f"{RESPONSE1_HEADER}\n{clean_response(response1)}\n\n{RESPONSE2_HEADER}\n{clean_response(response2)}"
         f"\n\n{EVALUATION_HEADER}\n"
     )
+
+
+def affinity_key(instruction: str, input: str) -> str:
+    """What every prompt of one instruction and input shares: a hash of them (the responses left out)."""
+    return hashlib.sha256(f"{instruction}\0{input}".encode()).hexdigest()[:32]

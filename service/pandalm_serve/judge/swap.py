@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pandalm_client.models import LabelProbabilities, Verdict
+from pandalm_client.models import FinishReason, LabelProbabilities, Order, OrderResult, Verdict
 
 _SWAPPED: dict[Verdict, Verdict] = {"response1": "response2", "response2": "response1", "tie": "tie"}
 
@@ -39,3 +40,28 @@ def reconcile(original: Verdict | None, swapped_back: Verdict | None) -> Reconci
     if original == swapped_back:
         return Reconciled(original, True)
     return Reconciled("tie", False)
+
+
+def order_result(
+    order: Order, verdict: Verdict | None, raw: str, probabilities: LabelProbabilities | None, finish: FinishReason
+) -> OrderResult:
+    """One order's part of a swapped result, its verdict already in the request's positions."""
+    status = "ok" if verdict is not None else "unparsed"
+    return OrderResult(
+        order=order, verdict=verdict, status=status, raw=raw, probabilities=probabilities, finish_reason=finish
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BothOrders:
+    verdict: Verdict | None
+    consistent: bool | None
+    probabilities: LabelProbabilities | None
+
+
+def both_orders(orders: Sequence[OrderResult]) -> BothOrders:
+    """The result of a pair judged in both orders (original first), reconciled and averaged."""
+    original, swapped = orders
+    reconciled = reconcile(original.verdict, swapped.verdict)
+    probabilities = average(original.probabilities, swapped.probabilities)
+    return BothOrders(reconciled.verdict, reconciled.consistent, probabilities)

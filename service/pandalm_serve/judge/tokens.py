@@ -9,7 +9,7 @@ from pandalm_client.models import ResultWarning
 
 from ..engines.base import EnginePrompt
 from ..errors import ConfigurationError, PromptTooLongError
-from .prompt import build_prompt, clean_response
+from .prompt import affinity_key, build_prompt, clean_response
 
 # Re-tokenizing truncated text can shift a token or two at the cut: allow a few more attempts.
 _FIT_ATTEMPTS = 6
@@ -162,7 +162,7 @@ class TokenPrompts:
             truncate=truncate,
             names=pair.names,
         )
-        return EnginePrompt(fitted.text, fitted.token_ids), fitted.warnings
+        return EnginePrompt(fitted.text, fitted.token_ids, affinity_key(pair.instruction, pair.input)), fitted.warnings
 
 
 class TextPrompts:
@@ -171,4 +171,5 @@ class TextPrompts:
     def build(
         self, pair: OrderedPair, *, max_new_tokens: int, truncate: bool
     ) -> tuple[EnginePrompt, list[ResultWarning]]:
-        return EnginePrompt(build_prompt(pair.instruction, pair.input, pair.response1, pair.response2)), []
+        text = build_prompt(pair.instruction, pair.input, pair.response1, pair.response2)
+        return EnginePrompt(text, affinity_key=affinity_key(pair.instruction, pair.input)), []

@@ -10,6 +10,7 @@ A prompt with no recorded output gets a 404, so a prompt that differs by one byt
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -48,9 +49,11 @@ def recorded_answers(testset: Path, outputs: Path) -> dict[str, str]:
     return answers
 
 
-def make_app(answers: dict[str, str]) -> web.Application:
+def make_app(answers: dict[str, str], delay_s: float = 0.0) -> web.Application:
     async def completions(request: web.Request) -> web.Response:
         body = await request.json()
+        if delay_s:
+            await asyncio.sleep(delay_s)  # a replica's generation time
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
@@ -73,9 +76,14 @@ def make_app(answers: dict[str, str]) -> web.Application:
     async def models(request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": MODEL_NAME, "object": "model"}]})
 
+    async def health(request: web.Request) -> web.Response:
+        # What vLLM's server answers, and what a router (vllm-router) polls before it sends work.
+        return web.Response(status=200)
+
     app = web.Application(client_max_size=16 * 2**20)
     app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", models)
+    app.router.add_get("/health", health)
     return app
 
 
@@ -87,11 +95,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument(
+        "--delay-s", type=float, default=0.0, help="seconds before each answer, as a real model takes (routing tests)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     answers = recorded_answers(args.testset, args.outputs)
     logger.info("replaying %d recorded outputs on http://%s:%d", len(answers), args.host, args.port)
-    web.run_app(make_app(answers), host=args.host, port=args.port, print=None)
+    web.run_app(make_app(answers, args.delay_s), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":
