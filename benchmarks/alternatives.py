@@ -8,12 +8,17 @@
   (c) hf        PandaLM's reference approach: the model in Hugging Face transformers, one prompt at a time
                 (greedy; and once with its own 4-beam settings, on fewer pairs)
   (d) remote    this service's remote engine in front of (b)'s server
+  (b') vllm+labels  (b) asking also for the label tokens' log-probabilities, as (a) and (d) do: what the
+                label probabilities cost the engine and the server, apart from the service
 
 Every side decodes greedily with repetition penalty 1.2 and generates exactly --new-tokens tokens, past
-the end of sequence, so every side does the same work. The model is the demo judge's weights without its
-output constraint (a tiny LLaMA) unless --model names another; on a GPU host pass PandaLM-7B. The sides
-run in interleaved rounds (all servers up at once, one side measured at a time); the medians are printed
-and written as JSON and Markdown (--out).
+the end of sequence, so every side does the same work; and every side gets the test set's distinct pairs
+(900 of the 999: the service judges a repeated pair once, which a plain client would not). The model is the
+demo judge's weights without its output constraint (a tiny LLaMA) unless --model names another; on a GPU
+host pass PandaLM-7B. Each engine gets one core of its own here (vLLM's CPU build; torch one thread for
+(c), its fastest setting on this machine). The sides run in interleaved rounds (all servers up at once, one
+side measured at a time) after a warm-up round that is not counted; each ratio is the median of the
+per-round ratios, and everything is written as JSON and Markdown (--out).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import psutil
 from _service import benchmark_parser, client_session, load_pairs
 
 from pandalm_serve.demo import MARKER_FILE, ensure_demo_model
+from pandalm_serve.judge.labels import token_labels
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.judge.tokens import PromptEncoder
 from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
@@ -76,8 +82,9 @@ class Side:
 class MemoryWatch:
     """The peak resident memory of a process tree, sampled in a thread."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, children: bool) -> None:
         self.pid = pid
+        self.children = children
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -87,7 +94,8 @@ class MemoryWatch:
         while not self._stop.wait(0.25):
             try:
                 root = psutil.Process(self.pid)
-                rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                tree = [root, *root.children(recursive=True)] if self.children else [root]
+                rss = sum(p.memory_info().rss for p in tree)
             except psutil.Error:
                 continue
             self.peak = max(self.peak, rss)
@@ -96,6 +104,13 @@ class MemoryWatch:
         self._stop.set()
         self._thread.join(5)
         return self.peak
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def plain_model(model: Path | None, cache_dir: Path) -> Path:
@@ -126,14 +141,21 @@ async def run_service(url: str, pairs: list[dict[str, str]]) -> Round:
     )
 
 
-async def run_vllm(url: str, model: str, prompts: list[list[int]], new_tokens: int) -> Round:
+async def run_vllm(
+    url: str, model: str, prompts: list[list[int]], new_tokens: int, label_ids: list[int] | None = None
+) -> Round:
+    """(b): vLLM's server, nothing parsed; with `label_ids`, (b'): also the labels' log-probabilities by id, as
+    the service asks for them (the engine computes them at every position, and the server writes them out)."""
     latencies: list[float] = []
     generated = 0
+    labels: dict[str, Any] = {}
+    if label_ids:
+        labels = {"logprobs": len(label_ids), "logprob_token_ids": label_ids, "return_tokens_as_token_ids": True}
 
     async def one(session: aiohttp.ClientSession, ids: list[int]) -> None:
         nonlocal generated
         body = {"model": model, "prompt": ids, "max_tokens": new_tokens, "temperature": 0.0,
-                "repetition_penalty": 1.2, "ignore_eos": True}  # fmt: skip
+                "repetition_penalty": 1.2, "ignore_eos": True, **labels}  # fmt: skip
         started = time.perf_counter()
         async with session.post(f"{url}/v1/completions", json=body) as response:
             data = await response.json()
@@ -150,6 +172,8 @@ async def run_vllm(url: str, model: str, prompts: list[list[int]], new_tokens: i
 def run_hf(model: Any, prompts: list[list[int]], new_tokens: int, beams: int) -> Round:
     import torch
 
+    # One core, as each engine has; also the reference's fastest setting here (10 pairs/s against 8 with two).
+    torch.set_num_threads(1)
     latencies: list[float] = []
     generated = 0
     started = time.perf_counter()
@@ -170,8 +194,17 @@ def run_hf(model: Any, prompts: list[list[int]], new_tokens: int, beams: int) ->
     return Round(time.perf_counter() - started, latencies, sum(map(len, prompts)), generated, len(prompts))
 
 
+def paired_ratio(side: Side, other: Side) -> float:
+    """The median over rounds of one side's rate over the other's in the same round: noise that hits a round
+    hits both."""
+    return statistics.median(
+        (a.pairs / a.seconds) / (b.pairs / b.seconds) for a, b in zip(side.rounds, other.rounds, strict=True)
+    )
+
+
 def measure_side(side: Side, pid: int | None, work: Callable[[], Round]) -> None:
-    watch = MemoryWatch(pid if pid is not None else os.getpid())
+    # A server with its engine processes; or this process alone, whose children are the servers.
+    watch = MemoryWatch(pid, children=True) if pid is not None else MemoryWatch(os.getpid(), children=False)
     side.rounds.append(work())
     side.peak_rss = max(side.peak_rss, watch.stop())
     last = side.rounds[-1]
@@ -181,7 +214,8 @@ def measure_side(side: Side, pid: int | None, work: Callable[[], Round]) -> None
 def markdown(summaries: dict[str, dict[str, float]], ratios: dict[str, float], meta: dict[str, Any]) -> str:
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; model {meta['model']}; {meta['new_tokens']} new tokens per "
-        f"pair, greedy, repetition penalty 1.2; medians of {meta['rounds']} interleaved rounds.",
+        f"pair, greedy, repetition penalty 1.2; {meta['pairs']} distinct test-set pairs; medians of {meta['rounds']} "
+        "interleaved rounds after a warm-up round; ratios are medians of the per-round ratios.",
         "",
         "| side | pairs | pairs/s | prompt tok/s | generated tok/s | p50 latency | p99 latency | peak memory |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -192,6 +226,11 @@ def markdown(summaries: dict[str, dict[str, float]], ratios: dict[str, float], m
             f"{s['generated_tokens_per_s']:.0f} | {s['p50_latency_s']:.3f} s | {s['p99_latency_s']:.3f} s | "
             f"{s['peak_memory_gib']:.1f} GiB |"
         )
+    lines += [
+        "",
+        "Peak memory is resident memory of the side's processes: (d)'s is the service's alone, its engine being (b)'s "
+        "server; (c)'s is the benchmark's own process, which holds the model.",
+    ]
     lines += ["", "| ratio | value | target |", "| --- | --- | --- |"]
     targets = {"(a)/(b) service / vllm": ">= 0.95", "(d)/(b) remote / vllm": ">= 0.90", "(a)/(c) service / hf": ">= 10"}
     for name, value in ratios.items():
@@ -211,13 +250,15 @@ def main() -> None:
     args = parser.parse_args()
 
     model = plain_model(args.model, args.cache_dir)
-    pairs = load_pairs(args.testset, args.pairs)
     from transformers import AutoTokenizer
 
     encoder = PromptEncoder(AutoTokenizer.from_pretrained(model), "</s>")
-    prompts = [
-        encoder.encode(build_prompt(p["instruction"], p["input"], p["response1"], p["response2"])) for p in pairs
-    ]
+    by_prompt: dict[tuple[int, ...], dict[str, str]] = {}
+    for p in load_pairs(args.testset, args.pairs):
+        ids = encoder.encode(build_prompt(p["instruction"], p["input"], p["response1"], p["response2"]))
+        by_prompt.setdefault(tuple(ids), p)
+    pairs, prompts = list(by_prompt.values()), [list(ids) for ids in by_prompt]
+    print(f"{len(pairs)} distinct pairs of the first {args.pairs}")
     logs = Path(tempfile.mkdtemp(prefix="pandalm-alternatives-"))
     common = ["--model", str(model), "--max-new-tokens", str(args.new_tokens), "--ignore-eos", "--log-level", "warning",
               "--cache-backend", "off", "--max-batch-items", "5000", "--max-items-in-flight", "5000"]  # fmt: skip
@@ -234,7 +275,8 @@ def main() -> None:
         {"VLLM_CPU_OMP_THREADS_BIND": "1"},
     )  # fmt: skip
     remote = None
-    sides = {name: Side(name) for name in ("service", "vllm", "remote", "hf")}
+    sides = {name: Side(name) for name in ("service", "vllm", "vllm+labels", "remote", "hf")}
+    label_ids = list(token_labels(encoder).all_ids)
     try:
         service.wait_until_ok(f"http://127.0.0.1:{service_port}/readyz")
         vllm.wait_until_ok(f"http://127.0.0.1:{vllm_port}/health")
@@ -255,16 +297,25 @@ def main() -> None:
         asyncio.run(run_service(service_url, warm))
         asyncio.run(run_service(remote_url, warm))
         asyncio.run(run_vllm(vllm_url, str(model), prompts[:16], args.new_tokens))
-        for r in range(args.rounds):
-            print(f"  round {r + 1}:")
+        for r in range(args.rounds + 1):
+            # vLLM compiles for the batch shapes it meets first: round 0, the whole set, warms every side.
+            print(f"  round {r}:" if r else "  warm-up round (not counted):")
             measure_side(sides["service"], service.proc.pid, lambda: asyncio.run(run_service(service_url, pairs)))
             measure_side(
                 sides["vllm"],
                 vllm.proc.pid,
                 lambda: asyncio.run(run_vllm(vllm_url, str(model), prompts, args.new_tokens)),
             )
+            measure_side(
+                sides["vllm+labels"],
+                vllm.proc.pid,
+                lambda: asyncio.run(run_vllm(vllm_url, str(model), prompts, args.new_tokens, label_ids)),
+            )
             measure_side(sides["remote"], remote.proc.pid, lambda: asyncio.run(run_service(remote_url, pairs)))
             measure_side(sides["hf"], None, lambda: run_hf(hf_model, prompts[: args.hf_pairs], args.new_tokens, 1))
+            if r == 0:
+                for side in sides.values():
+                    side.rounds.clear()
         beam = Side("hf 4-beam")
         measure_side(beam, None, lambda: run_hf(hf_model, prompts[: args.beam_pairs], args.new_tokens, 4))
     finally:
@@ -273,21 +324,22 @@ def main() -> None:
                 process.stop()
     summaries = {name: side.summary() for name, side in sides.items()}
     summaries["hf 4-beam"] = beam.summary()
-    rate = {name: s["pairs_per_s"] for name, s in summaries.items()}
     ratios = {
-        "(a)/(b) service / vllm": rate["service"] / rate["vllm"],
-        "(d)/(b) remote / vllm": rate["remote"] / rate["vllm"],
-        "(a)/(c) service / hf": rate["service"] / rate["hf"],
-        "(a)/(c') service / hf 4-beam": rate["service"] / rate["hf 4-beam"],
+        "(a)/(b) service / vllm": paired_ratio(sides["service"], sides["vllm"]),
+        "(d)/(b) remote / vllm": paired_ratio(sides["remote"], sides["vllm"]),
+        "(a)/(b') service / vllm+labels": paired_ratio(sides["service"], sides["vllm+labels"]),
+        "(d)/(b') remote / vllm+labels": paired_ratio(sides["remote"], sides["vllm+labels"]),
+        "(b')/(b) vllm+labels / vllm": paired_ratio(sides["vllm+labels"], sides["vllm"]),
+        "(a)/(c) service / hf": paired_ratio(sides["service"], sides["hf"]),
+        "(a)/(c') service / hf 4-beam": summaries["service"]["pairs_per_s"] / summaries["hf 4-beam"]["pairs_per_s"],
     }
     meta = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU"
-        if args.model is None
-        else f"{os.cpu_count()} cores",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
         "model": "demo judge weights, unconstrained" if args.model is None else str(args.model),
         "new_tokens": args.new_tokens,
         "rounds": args.rounds,
+        "pairs": len(pairs),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "alternatives.json").write_text(

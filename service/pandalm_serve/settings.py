@@ -89,7 +89,12 @@ class Settings(BaseSettings):
     )
     remote_api_key: SecretStr | None = Field(None, description="Bearer token for the remote server.")
     remote_timeout_s: float = Field(300.0, gt=0, description="Timeout of one remote request, in seconds.")
-    remote_max_connections: int = Field(64, ge=1, description="Connection pool size towards the remote server.")
+    remote_max_connections: int = Field(
+        512,
+        ge=1,
+        description="Most requests open to the remote server at once: keep it at least twice "
+        "--max-items-in-flight (a swapped pair is two requests), or it, not the server, caps the server's batch.",
+    )
     remote_max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx and connection errors.")
 
     # --- decoding
