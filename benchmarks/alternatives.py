@@ -15,10 +15,11 @@ Every side decodes greedily with repetition penalty 1.2 and generates exactly --
 the end of sequence, so every side does the same work; and every side gets the test set's distinct pairs
 (900 of the 999: the service judges a repeated pair once, which a plain client would not). The model is the
 demo judge's weights without its output constraint (a tiny LLaMA) unless --model names another; on a GPU
-host pass PandaLM-7B. Each engine gets one core of its own here (vLLM's CPU build; torch one thread for
-(c), its fastest setting on this machine). The sides run in interleaved rounds (all servers up at once, one
-side measured at a time) after a warm-up round that is not counted; each ratio is the median of the
-per-round ratios, and everything is written as JSON and Markdown (--out).
+host pass PandaLM-7B: each vLLM then takes --gpu-memory-utilization of the GPU, and the reference its own
+copy of the weights in their saved dtype (an 80 GB GPU). On a CPU each engine gets one core of its own
+(vLLM's CPU build), and torch one thread for (c), its fastest setting here. The sides run in interleaved
+rounds (all servers up at once, one side measured at a time) after a warm-up round that is not counted;
+each ratio is the median of the per-round ratios, and everything is written as JSON and Markdown (--out).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from pandalm_serve.demo import MARKER_FILE, ensure_demo_model
 from pandalm_serve.judge.labels import token_labels
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.judge.tokens import PromptEncoder
+from pandalm_serve.model import on_cuda
 from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
 
 
@@ -181,7 +183,7 @@ def run_hf(model: Any, prompts: list[list[int]], new_tokens: int, beams: int) ->
         one = time.perf_counter()
         with torch.no_grad():
             output = model.generate(
-                torch.tensor([ids]),
+                torch.tensor([ids], device=model.device),
                 max_new_tokens=new_tokens,
                 min_new_tokens=new_tokens,  # past the end of sequence, as the other sides
                 do_sample=False,
@@ -245,6 +247,12 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--hf-pairs", type=int, default=60, help="pairs for (c) per round (it is slow)")
     parser.add_argument("--beam-pairs", type=int, default=10, help="pairs for (c) with 4 beams, once")
+    parser.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.35,
+        help="on a GPU, the share of its memory each of the two vLLM engines may take (PandaLM-7B: an 80 GB GPU)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "pandalm-serve")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -262,17 +270,25 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="pandalm-alternatives-"))
     common = ["--model", str(model), "--max-new-tokens", str(args.new_tokens), "--ignore-eos", "--log-level", "warning",
               "--cache-backend", "off", "--max-batch-items", "5000", "--max-items-in-flight", "5000"]  # fmt: skip
+    # (a) and (b) share the machine: on a GPU, each vLLM gets a share of its memory (the reference's copy of the
+    # weights needs the rest); on a CPU, a core each, as vLLM's CPU build would bind both to the first one.
+    gpu = on_cuda()
+    if gpu:
+        common += ["--gpu-memory-utilization", str(args.gpu_memory_utilization)]
+        memory = ["--gpu-memory-utilization", str(args.gpu_memory_utilization)]
+        cores: tuple[dict[str, str], dict[str, str]] = ({}, {})
+    else:
+        memory = ["--kv-cache-memory-bytes", str(2**30)]
+        cores = ({"VLLM_CPU_OMP_THREADS_BIND": "0"}, {"VLLM_CPU_OMP_THREADS_BIND": "1"})
     service_port, vllm_port, remote_port = free_port(), free_port(), free_port()
     # One core each for the two engines: vLLM's CPU build would bind both to the first one.
-    service = ServerProcess(
-        service_command(service_port, *common), logs / "service.log", {"VLLM_CPU_OMP_THREADS_BIND": "0"}
-    )
+    service = ServerProcess(service_command(service_port, *common), logs / "service.log", cores[0])
     vllm = ServerProcess(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(vllm_port), "--max-model-len", "2048", "--kv-cache-memory-bytes", str(2**30),
+         "--port", str(vllm_port), "--max-model-len", "2048", *memory,
          "--logprobs-mode", "processed_logprobs", "--seed", "0", "--disable-log-stats"],
         logs / "vllm.log",
-        {"VLLM_CPU_OMP_THREADS_BIND": "1"},
+        cores[1],
     )  # fmt: skip
     remote = None
     sides = {name: Side(name) for name in ("service", "vllm", "vllm+labels", "remote", "hf")}
@@ -291,7 +307,11 @@ def main() -> None:
         assert info["prompt_format"] == "token_ids", "the remote side must send token ids, as the others"
         from transformers import AutoModelForCausalLM
 
-        hf_model = AutoModelForCausalLM.from_pretrained(model).eval()
+        if gpu:
+            loaded: Any = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+            hf_model = loaded.to("cuda").eval()
+        else:
+            hf_model = AutoModelForCausalLM.from_pretrained(model).eval()
         service_url, vllm_url, remote_url = (f"http://127.0.0.1:{p}" for p in (service_port, vllm_port, remote_port))
         warm = pairs[:16]
         asyncio.run(run_service(service_url, warm))
