@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,18 @@ def load_pairs(testset: Path | None, count: int) -> list[dict[str, str]]:
     raw = json.loads(testset.read_text())[:count]
     # A few published responses are JSON booleans: judge them as text, as the evaluation tool does.
     return [{k: str(item[k]) for k in ("instruction", "input", "response1", "response2")} for item in raw]
+
+
+def replay_server(testset: Path, outputs: Path, log: Path) -> tuple[str, ServerProcess]:
+    """The replay server (PandaLM-7B's recorded outputs for the test set's prompts, answered at once) on a free
+    port, started; its URL, ready once `/v1/models` answers."""
+    port = free_port()
+    process = ServerProcess(
+        [sys.executable, "-m", "pandalm_serve.tools.replay", "--testset", str(testset), "--outputs", str(outputs),
+         "--port", str(port)],
+        log,
+    )  # fmt: skip
+    return f"http://127.0.0.1:{port}", process
 
 
 @contextlib.contextmanager

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _service import benchmark_parser, load_pairs
+from _service import benchmark_parser, load_pairs, replay_server
 
 from pandalm_serve.cache.sqlite import SQLiteCache
 from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
@@ -33,14 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     pairs = load_pairs(args.testset, args.pairs)
     folder = Path(tempfile.mkdtemp(prefix="pandalm-cache-bench-"))
-    replay_port, service_port = free_port(), free_port()
-    replay = ServerProcess(
-        [sys.executable, "-m", "pandalm_serve.tools.replay", "--testset", str(args.testset), "--outputs",
-         str(args.outputs), "--port", str(replay_port)],
-        folder / "replay.log",
-    )  # fmt: skip
+    service_port = free_port()
+    replay_url, replay = replay_server(args.testset, args.outputs, folder / "replay.log")
     service = ServerProcess(
-        service_command(service_port, "--engine", "remote", "--remote-url", f"http://127.0.0.1:{replay_port}",
+        service_command(service_port, "--engine", "remote", "--remote-url", replay_url,
                         "--remote-prompt-format", "text", "--cache-backend", "sqlite",
                         "--cache-path", str(folder / "verdicts.sqlite"), "--log-level", "warning",
                         "--max-items-in-flight", "1000"),
@@ -49,7 +44,7 @@ def main() -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{service_port}"
     try:
-        replay.wait_until_ok(f"http://127.0.0.1:{replay_port}/v1/models", 60)
+        replay.wait_until_ok(f"{replay_url}/v1/models", 60)
         service.wait_until_ok(f"{url}/readyz", 120)
         measure(url, pairs, args.rounds)
     finally:

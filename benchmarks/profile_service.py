@@ -25,7 +25,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from _service import benchmark_parser, client_session, load_pairs
+from _service import benchmark_parser, client_session, load_pairs, replay_server
 
 from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
 
@@ -96,16 +96,11 @@ def main() -> None:
         if args.replay:
             if args.testset is None:
                 sys.exit("--replay needs --testset: the replay server finds its outputs by the test set's prompts")
-            replay_port = free_port()
-            replay = ServerProcess(
-                [sys.executable, "-m", "pandalm_serve.tools.replay", "--testset", str(args.testset), "--outputs",
-                 str(args.replay), "--port", str(replay_port)],
-                args.out / "replay.log",
-            )  # fmt: skip
+            replay_url, replay = replay_server(args.testset, args.replay, args.out / "replay.log")
             processes.append(replay)
-            replay.wait_until_ok(f"http://127.0.0.1:{replay_port}/v1/models", 60)
+            replay.wait_until_ok(f"{replay_url}/v1/models", 60)
             # As benchmarks/remote_overhead.py: text prompts (the replay server keys by text), 64 in flight.
-            serve = [*common, "--engine", "remote", "--remote-url", f"http://127.0.0.1:{replay_port}",
+            serve = [*common, "--engine", "remote", "--remote-url", replay_url,
                      "--remote-prompt-format", "text", "--max-items-in-flight", "64"]  # fmt: skip
         else:
             model = plain_model(args.model, args.cache_dir)

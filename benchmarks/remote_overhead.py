@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from _service import benchmark_parser, client_session, load_pairs
+from _service import benchmark_parser, client_session, load_pairs, replay_server
 
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
@@ -59,13 +58,8 @@ def main() -> None:
     pairs = load_pairs(args.testset, args.pairs)
     prompts = [build_prompt(p["instruction"], p["input"], p["response1"], p["response2"]) for p in pairs]
     logs = Path(tempfile.mkdtemp(prefix="pandalm-remote-overhead-"))
-    replay_port, service_port = free_port(), free_port()
-    replay = ServerProcess(
-        [sys.executable, "-m", "pandalm_serve.tools.replay", "--testset", str(args.testset), "--outputs",
-         str(args.outputs), "--port", str(replay_port)],
-        logs / "replay.log",
-    )  # fmt: skip
-    replay_url = f"http://127.0.0.1:{replay_port}"
+    service_port = free_port()
+    replay_url, replay = replay_server(args.testset, args.outputs, logs / "replay.log")
     service = ServerProcess(
         service_command(service_port, "--engine", "remote", "--remote-url", replay_url, "--remote-prompt-format",
                         "text", "--cache-backend", "off", "--log-level", "warning", "--max-items-in-flight", "64"),

@@ -37,10 +37,10 @@ from pandalm_client.models import (
 
 from ..errors import ServiceError
 from ..judge.injection import screen
-from ..judge.labels import token_labels, verdict_from_label
-from ..judge.parse import parse_output
+from ..judge.labels import token_labels
 from ..judge.prompt import TEMPLATE_VERSION
-from ..judge.swap import both_orders, order_result, swap_back, swap_probabilities_back
+from ..judge.reading import merged_warnings, read_order, total_tokens
+from ..judge.swap import both_orders, order_result
 from ..judge.tokens import PromptEncoder, fit_prompt
 from ..model import load_tokenizer, profile_of
 
@@ -180,36 +180,25 @@ class PairJudging:
         text = str(row["generated_text"])
         tokens = [int(t) for t in row["generated_tokens"]]
         finish = self._finish_reason(tokens)
-        parsed = parse_output(text)
-        verdict = parsed.verdict
-        if verdict is None and self.options.mode == "verdict" and finish == "length":
-            verdict = verdict_from_label(text)  # `T` cut off at the limit: the first token decides
-        read = self.labels.read(_first_logprobs(row.get("logprobs")))
-        probabilities = read.probabilities
-        warnings = list(state.warnings)
-        if read.note:
-            warnings.append(ResultWarning(code="no_probabilities", message=read.note))
-        if finish == "length" and self.options.mode == "full":
-            warnings.append(
-                ResultWarning(
-                    code="output_cut_off",
-                    message=f"the judge's output was cut off at max_new_tokens={self.max_tokens}: "
-                    "its reason or reference may be incomplete",
-                )
-            )
-        if state.order == "swapped":
-            verdict, probabilities = swap_back(verdict), swap_probabilities_back(probabilities)
+        reading = read_order(
+            text,
+            finish,
+            state.order,
+            self.labels.read(_first_logprobs(row.get("logprobs"))),
+            verdict_mode=self.options.mode == "verdict",
+            max_new_tokens=self.max_tokens,
+        )
         judged = state.model_copy(
             update={
                 "raw": text,
-                "verdict": verdict,
-                "reason": parsed.reason,
-                "reference": parsed.reference,
-                "probabilities": probabilities,
+                "verdict": reading.verdict,
+                "reason": reading.parsed.reason,
+                "reference": reading.parsed.reference,
+                "probabilities": reading.probabilities,
                 "finish_reason": finish,
                 "prompt_tokens": int(row["num_input_tokens"]),
                 "completion_tokens": len(tokens),
-                "warnings": warnings,
+                "warnings": [*state.warnings, *reading.warnings],
             }
         )
         return {STATE_COLUMN: judged.model_dump_json()}
@@ -267,9 +256,6 @@ def combine(rows: Sequence[Mapping[str, Any]], index: int, options: JobOptions) 
         verdict, consistent, probabilities = both.verdict, both.consistent, both.probabilities
     else:
         verdict, probabilities = first.verdict, first.probabilities
-    warnings: list[ResultWarning] = []
-    for o in orders:
-        warnings.extend(w for w in o.warnings if w not in warnings)
     return CompareResult(
         **common,
         verdict=verdict,
@@ -284,10 +270,10 @@ def combine(rows: Sequence[Mapping[str, Any]], index: int, options: JobOptions) 
         orders=order_results,
         finish_reason=first.finish_reason,
         usage=Usage(
-            prompt_tokens=_total(o.prompt_tokens for o in orders),
-            completion_tokens=_total(o.completion_tokens for o in orders),
+            prompt_tokens=total_tokens(o.prompt_tokens for o in orders),
+            completion_tokens=total_tokens(o.completion_tokens for o in orders),
         ),
-        warnings=warnings,
+        warnings=merged_warnings(o.warnings for o in orders),
     )
 
 
@@ -338,8 +324,3 @@ def _first_logprobs(logprobs: Any) -> dict[int, float] | None:
         if entry is not None:
             first[int(token_id)] = float(entry["logprob"] if isinstance(entry, Mapping) else entry)
     return first or None
-
-
-def _total(values: Iterable[int | None]) -> int | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None

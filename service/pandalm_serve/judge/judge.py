@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,11 +37,12 @@ from ..settings import Settings
 from .admission import Admission
 from .deadlines import Deadlines
 from .injection import screen
-from .labels import LabelSet, TextLabels, token_labels, verdict_from_label
+from .labels import LabelRead, LabelSet, TextLabels, token_labels
 from .options import ResolvedOptions, resolve_options
-from .parse import ParsedOutput, parse_output
+from .parse import ParsedOutput
 from .prompt import TEMPLATE_VERSION
-from .swap import both_orders, order_result, swap_back, swap_probabilities_back
+from .reading import merged_warnings, read_order, total_tokens
+from .swap import both_orders, order_result
 from .tokens import OrderedPair, PromptBuilder, PromptEncoder, TextPrompts, TokenPrompts
 
 logger = logging.getLogger(__name__)
@@ -199,27 +200,17 @@ class Judge:
         )
         generation, cached, note = await self._generate(prompt, sampling, options.cache)
 
-        parsed = parse_output(generation.text)
-        verdict = parsed.verdict
-        if verdict is None and verdict_mode and generation.finish_reason == "length":
-            verdict = verdict_from_label(generation.text)  # `T` cut off at the limit: the first token decides
-        probs = None
-        if note is None:
-            read = self._labels.read(generation.first_logprobs)
-            probs, note = read.probabilities, read.note
-        if note:
-            warnings.append(ResultWarning(code="no_probabilities", message=note))
-        if generation.finish_reason == "length" and not verdict_mode:
-            warnings.append(
-                ResultWarning(
-                    code="output_cut_off",
-                    message=f"the judge's output was cut off at max_new_tokens={max_new_tokens}: "
-                    "its reason or reference may be incomplete",
-                )
-            )
-        if order == "swapped":
-            verdict, probs = swap_back(verdict), swap_probabilities_back(probs)
-        return _Judged(order, parsed, verdict, probs, generation, warnings, cached)
+        labels = LabelRead(None, note) if note is not None else self._labels.read(generation.first_logprobs)
+        reading = read_order(
+            generation.text,
+            generation.finish_reason,
+            order,
+            labels,
+            verdict_mode=verdict_mode,
+            max_new_tokens=max_new_tokens,
+        )
+        warnings.extend(reading.warnings)
+        return _Judged(order, reading.parsed, reading.verdict, reading.probabilities, generation, warnings, cached)
 
     async def _generate(
         self, prompt: EnginePrompt, sampling: Sampling, use_cache: bool
@@ -252,7 +243,6 @@ class Judge:
         started: float,
     ) -> CompareResult:
         original = judged[0]
-        warnings: list[ResultWarning] = []
         consistent: bool | None = None
         orders: list[OrderResult] | None = None
         if options.swap:
@@ -264,8 +254,6 @@ class Judge:
             verdict, consistent, probs = both.verdict, both.consistent, both.probabilities
         else:
             verdict, probs = original.verdict, original.probabilities
-        for j in judged:
-            warnings.extend(w for w in j.warnings if w not in warnings)
         return CompareResult(
             id=request.id,
             index=index,
@@ -283,12 +271,12 @@ class Judge:
             orders=orders,
             finish_reason=original.generation.finish_reason,
             usage=Usage(
-                prompt_tokens=_total(j.generation.prompt_tokens for j in judged),
-                completion_tokens=_total(j.generation.completion_tokens for j in judged),
+                prompt_tokens=total_tokens(j.generation.prompt_tokens for j in judged),
+                completion_tokens=total_tokens(j.generation.completion_tokens for j in judged),
             ),
             cached=all(j.cached for j in judged),
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            warnings=warnings,
+            warnings=merged_warnings(j.warnings for j in judged),
         )
 
 
@@ -313,8 +301,3 @@ def check_field_lengths(request: CompareRequest, limit: int) -> None:
                 code="invalid_request",
                 details=[{"loc": [name], "msg": f"at most {limit} characters", "type": "string_too_long"}],
             )
-
-
-def _total(values: Iterable[int | None]) -> int | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
