@@ -49,9 +49,12 @@ def installed_names(bin_dir: Path, cwd: Path) -> set[str]:
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheels `make dist` builds (uv build, as the Makefile runs it), from copies of the sources."""
     out = tmp_path_factory.mktemp("dist")
-    source = tmp_path_factory.mktemp("source") / "repo"
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "site", "tests")
-    shutil.copytree(ROOT, source, ignore=ignore)
+    source = tmp_path_factory.mktemp("source")
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    for folder in ("client", "service"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    for file in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / file, source / file)
     uv = Path(sys.executable).parent / "uv"
     for folder in (source / "client", source):
         built = run(uv, "build", "--quiet", "--wheel", "--out-dir", out, folder, cwd=out)
