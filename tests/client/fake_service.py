@@ -10,34 +10,34 @@ from typing import Any
 
 import httpx
 
-from pandalm_client.models import CompareResult, Verdict
+from pandalm_client.models import CompareResult, DecodingInfo, InfoResponse, JudgeOptions, LimitsInfo, Verdict
 
-INFO: dict[str, Any] = {
-    "service_version": "0.1.0",
-    "engine": "fake",
-    "model": "fake-judge",
-    "demo": False,
-    "template_version": "pandalm-v1",
-    "prompt_format": "token_ids",
-    "tokenizer": "fake",
-    "bos_token": "</s>",
-    "data_parallel_size": None,
-    "decoding": {
-        "options": {
-            "preset": "greedy",
-            "max_new_tokens": 512,
-            "truncate": False,
-            "mode": "full",
-            "swap": False,
-            "neutralize_headers": False,
-        },
-        "repetition_penalty": 1.2,
-        "beam_width": 4,
-        "batch_invariant": False,
-    },
-    "limits": {"context_length": 2048, "max_new_tokens": 512, "max_batch_items": 1000},
-    "ready": True,
-}
+# Built through the wire schema, so that the fake's /info is one the real client accepts.
+INFO: dict[str, Any] = InfoResponse(
+    service_version="0.1.0",
+    engine="fake",
+    model="fake-judge",
+    demo=False,
+    template_version="pandalm-v1",
+    prompt_format="token_ids",
+    tokenizer="fake",
+    bos_token="</s>",
+    data_parallel_size=None,
+    decoding=DecodingInfo(
+        options=JudgeOptions(
+            preset="greedy", max_new_tokens=512, truncate=False, mode="full", swap=False, neutralize_headers=False
+        ),
+        repetition_penalty=1.2,
+        beam_width=4,
+        batch_invariant=False,
+    ),
+    limits=LimitsInfo(context_length=2048, max_new_tokens=512, max_batch_items=1000),
+    ready=True,
+).model_dump(mode="json")
+
+
+# `pandalm ARGS` run in process: (exit code, stdout, stderr).
+Run = Callable[..., tuple[int, str, str]]
 
 
 def prefer_longer(item: dict[str, Any], index: int | None) -> dict[str, Any]:
@@ -78,12 +78,16 @@ class FakeService:
         self.judge = judge
         self.requests: list[httpx.Request] = []
         self.bodies: list[Any] = []
-        # Each: an HTTP status, (status, headers), "cut" (the stream breaks after half the results) or an exception.
+        # Each: an HTTP status, (status, headers), a whole response, "cut" (the stream breaks after half the
+        # results) or an exception.
         self.failures: list[Any] = []
         self.in_flight = 0
         self.most_in_flight = 0
         self.delay_s = 0.0
         self.max_batch_items = 1000
+        self.demo = False
+        self.connections: list[tuple[str, str | None]] = []  # (URL, API key) of each client the CLI made
+        self.api_key: str | None = None  # when set, a request without this bearer token is answered 401
         self._lock = threading.Lock()
 
     def transport(self) -> httpx.MockTransport:
@@ -107,14 +111,18 @@ class FakeService:
     def _answer(self, request: httpx.Request, body: Any, failure: Any) -> httpx.Response:
         if isinstance(failure, Exception):
             raise failure
+        if isinstance(failure, httpx.Response):
+            return failure
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            error = {"code": "unauthorized", "message": "send Authorization: Bearer <key>", "details": None}
+            return httpx.Response(401, json={"error": error}, headers={"www-authenticate": "Bearer"})
         if isinstance(failure, int | tuple):
             status, headers = failure if isinstance(failure, tuple) else (failure, {})
             error = {"code": "not_ready" if status == 503 else "internal_error", "message": "scripted", "details": None}
             return httpx.Response(status, json={"error": error}, headers=headers)
         if request.url.path == "/info":
-            return httpx.Response(
-                200, json={**INFO, "limits": {**INFO["limits"], "max_batch_items": self.max_batch_items}}
-            )
+            limits = {**INFO["limits"], "max_batch_items": self.max_batch_items}
+            return httpx.Response(200, json={**INFO, "demo": self.demo, "limits": limits})
         if request.url.path == "/compare":
             return httpx.Response(200, json=self.judge(body, None))
         assert request.url.path == "/batch"
