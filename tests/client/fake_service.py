@@ -1,11 +1,13 @@
-"""A scripted PandaLM service behind httpx's MockTransport, for the client's unit tests."""
+"""A scripted PandaLM service behind httpx's MockTransport, for the client's unit tests, or over HTTP (`over_http`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -135,3 +137,45 @@ class FakeService:
             return httpx.Response(200, stream=CutStream(lines[: len(lines) // 2]))
         lines.append(json.dumps({"summary": {}}).encode() + b"\n")
         return httpx.Response(200, content=b"".join(lines), headers={"content-type": "application/x-ndjson"})
+
+
+@contextlib.contextmanager
+def over_http(service: FakeService) -> Iterator[str]:
+    """The scripted service on a real loopback port, for a command in another process; yields its URL.
+
+    A scripted exception (a connection error) drops the connection without an answer.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            request = httpx.Request(self.command, f"http://fake{self.path}", headers=dict(self.headers), content=body)
+            try:
+                response = service.handle(request)
+            except httpx.TransportError:
+                self.close_connection = True
+                return
+            self.send_response(response.status_code)
+            for name, value in response.headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(name, value)
+            self.send_header("connection", "close")  # the body ends when the connection does
+            self.end_headers()
+            with contextlib.suppress(httpx.ReadError):  # a "cut" stream: the connection drops mid-body
+                for chunk in response.iter_bytes():
+                    self.wfile.write(chunk)
+
+        do_GET = do_POST = forward
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the tests read the service's records, not an access log
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
