@@ -89,6 +89,13 @@ def test_401_is_exit_2_and_says_which_key_was_sent(
     assert pandalm("gate", *gate_files(tmp_path), "--api-key", "right")[0] == 1
 
 
+def test_403_is_exit_2_too(pandalm: Run, service: FakeService) -> None:
+    error = {"code": "unauthorized", "message": "this key may not judge", "details": None}
+    service.failures = [httpx.Response(403, json={"error": error})]
+    code, _, err = pandalm("compare", "--instruction", "i", "--response1", "a", "--response2", "b", "--api-key", "k")
+    assert code == 2 and "HTTP 403" in err and "the API key from --api-key was refused" in err
+
+
 def test_a_refused_option_is_exit_2_naming_it(pandalm: Run, service: FakeService) -> None:
     error = {"code": "invalid_option", "message": "max_new_tokens 600 exceeds this server's limit of 512",
              "details": {"option": "max_new_tokens", "value": 600, "limit": 512}}  # fmt: skip
@@ -213,4 +220,5 @@ def test_each_junit_case_says_why_the_prompt_lost(tmp_path: Path, pandalm: Run, 
     assert "order.swapped: baseline" in (failure.text or "")
     system_out = won.find("system-out")
     assert system_out is not None and "verdict: candidate" in (system_out.text or "")
-    assert "reason: response1 is longer" in (system_out.text or "")
+    assert "response 1 is the candidate" in (system_out.text or "")
+    assert (system_out.text or "").endswith(": response1 is longer")

@@ -18,6 +18,7 @@ _HEADLINES = {
 _WORST_LOSSES = 10
 # The judge's labels as the gate reads them: the candidate is response 1, the baseline response 2.
 _SIDES = {"response1": "candidate", "response2": "baseline", "tie": "tie"}
+_POSITIONS = "In the judge's reasons, response 1 is the candidate and response 2 the baseline"
 _DEMO = "**Demo judge.** The service serves the random-weight demo judge: these verdicts are noise."
 
 
@@ -49,6 +50,7 @@ def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
     )
     if losses:
         lines += ["", f"### Worst losses ({min(len(losses), _WORST_LOSSES)} of {len(losses)})", ""]
+        lines += [f"{_POSITIONS}.", ""]
         lines += ["| id | P(baseline better) | the judge's reason |", "| --- | --- | --- |"]
         for j in losses[:_WORST_LOSSES]:
             p = f"{j.result.probabilities.response2:.2f}" if j.result.probabilities else "n/a"
@@ -117,7 +119,7 @@ def _case_text(result: CompareResult) -> str:
     if result.consistent is False:
         lines.append("the two orders disagreed: counted as a tie")
     if result.reason:
-        lines.append(f"reason: {result.reason}")
+        lines.append(f"reason ({_POSITIONS.lower()}): {result.reason}")
     if result.error is not None:
         lines.append(f"error: {result.error.message}")
     elif result.status == "unparsed" and result.raw:
