@@ -51,6 +51,11 @@ def test_a_bad_flag_value_is_exit_2_before_anything_is_judged(
     assert service.requests == []
 
 
+def test_a_plan_without_a_margin_is_exit_2(tmp_path: Path, pandalm: Run) -> None:
+    code, _, err = pandalm("gate", *gate_files(tmp_path), "--plan", "--margin", "0")
+    assert code == 2 and err.startswith("pandalm: --plan: margin must be in (0, 0.5)")
+
+
 def test_rank_refuses_a_bad_bootstrap_or_confidence(tmp_path: Path, pandalm: Run, service: FakeService) -> None:
     files = [str(outputs(tmp_path / f"{n}.jsonl", 3, lambda i: "x")) for n in ("a", "b")]
     assert pandalm("rank", *files, "--bootstrap", "0")[0] == 2

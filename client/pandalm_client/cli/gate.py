@@ -105,7 +105,10 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         if ids:
             print(f"skipped {len(ids)} id(s) only in {path}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.plan:
-        print(plan(len(shared), args.confidence, args.margin))
+        try:
+            print(plan(len(shared), args.confidence, args.margin))
+        except ValueError as exc:  # a margin the plan cannot work with (0 or less): the flags' fault
+            raise UsageError(f"--plan: {exc}") from None
         return EXIT_OK
     if not shared:
         print(f"pandalm: no id is in both {args.baseline} and {args.candidate}")
