@@ -170,7 +170,7 @@ def test_eval_reports_agreement_with_the_human_labels(tmp_path: Path, pandalm: R
     assert "Cohen's kappa" in out
     testset.write_text('[{"idx": 1}]')
     code, _, err = pandalm("eval", str(testset))
-    assert code == 2 and "not a test set" in err
+    assert code == 2 and "not a test set" in err and "item 0 (from 0) has no field 'instruction'" in err
 
 
 def test_eval_scores_a_results_file_without_calling_the_service(
