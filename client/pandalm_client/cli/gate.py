@@ -62,7 +62,10 @@ def register(commands: Any) -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline model's outputs (JSONL)")
     parser.add_argument("--candidate", type=Path, required=True, help="the candidate model's outputs (JSONL)")
     parser.add_argument(
-        "--confidence", type=bounded_float(0.5, 1, high_open=True), default=0.95, help="one-sided confidence"
+        "--confidence",
+        type=bounded_float(0.5, 1, high_open=True),
+        default=0.95,
+        help="one-sided confidence of the bounds",
     )
     parser.add_argument(
         "--margin",
