@@ -19,6 +19,7 @@ from ..models import CompareResult
 from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
 from . import EXIT_OK, add_option_flags, options_of
 from ._io import InputError, ProgressBar, read_jsonl
+from ._judge import judge_info
 
 
 def register(commands: Any) -> None:
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     if args.from_results is not None:
         results = results_for(items, args.from_results)
     else:
+        judge_info(client)
         progress = ProgressBar(f"judging {len(items)} items")
         results = list(client.batch([item.request() for item in items], progress=progress, **options_of(args)))
         progress.close()
