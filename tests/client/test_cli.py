@@ -15,7 +15,7 @@ import pytest
 
 import pandalm_client.cli as cli
 from pandalm_client import PandaLMClient, RetryPolicy
-from tests.client.fake_service import FakeService
+from tests.client.fake_service import FakeService, prefer_longer
 
 FAST = RetryPolicy(max_retries=2, initial_backoff_s=0.001, max_backoff_s=0.01)
 Run = Callable[..., tuple[int, str, str]]
@@ -69,8 +69,8 @@ def test_compare_prints_the_verdict_and_reason(pandalm: Run) -> None:
 
 
 def test_gate_passes_a_candidate_equal_to_its_baseline(tmp_path: Path, pandalm: Run, service: FakeService) -> None:
-    base = outputs(tmp_path / "base.jsonl", 40, lambda i: f"answer {i}")
-    cand = outputs(tmp_path / "cand.jsonl", 40, lambda i: f"answer {i}")
+    base = outputs(tmp_path / "base.jsonl", 60, lambda i: f"answer {i}")
+    cand = outputs(tmp_path / "cand.jsonl", 60, lambda i: f"answer {i}")
     code, out, _ = pandalm("gate", "--baseline", str(base), "--candidate", str(cand), "--out", str(tmp_path / "r"),
                            "--log", str(tmp_path / "log.jsonl"))  # fmt: skip
     assert code == 0, out
@@ -78,8 +78,47 @@ def test_gate_passes_a_candidate_equal_to_its_baseline(tmp_path: Path, pandalm: 
     assert all(b["options"]["swap"] is True for b in batches(service))
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["outcome"] == "pass"
-    assert report["statistics"]["ties"] == 40
+    assert report["statistics"]["ties"] == 60
     assert report["judge"]["model"] == "fake-judge"
+    assert report["mode"] == "fixed-n" and "Tango" in report["method"]
+    assert "choose n before looking" in report["method"]
+
+
+def test_gate_sequential_mode_says_so_and_allows_re_runs(tmp_path: Path, pandalm: Run, service: FakeService) -> None:
+    flags = ["--out", str(tmp_path / "r"), "--log", str(tmp_path / "log.jsonl"), "--sequential"]
+    few = [str(outputs(tmp_path / f"{name}.jsonl", 60, lambda i: f"answer {i}")) for name in ("base", "cand")]
+    code, out, _ = pandalm("gate", "--baseline", few[0], "--candidate", few[1], *flags)
+    assert code == 3 and "sequential" in out  # 60 ties are not yet enough for every look to be covered
+    more = [str(outputs(tmp_path / f"{name}.jsonl", 200, lambda i: f"answer {i}")) for name in ("base", "cand")]
+    code, out, _ = pandalm("gate", "--baseline", more[0], "--candidate", more[1], *flags)
+    assert code == 0, out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["mode"] == "sequential" and "Waudby-Smith" in report["method"]
+    assert report["prompts_needed_at_this_tie_rate"] is None
+
+
+def test_gate_refuses_a_judge_whose_orders_disagree_too_often(
+    tmp_path: Path, pandalm: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def undecided(item: dict[str, Any], index: int | None) -> dict[str, Any]:
+        # Every fifth prompt's orders disagree: scored as a tie, 20% inconsistent.
+        result = prefer_longer(item, index)
+        return {**result, "consistent": not item["id"].endswith(("0", "5"))}
+
+    monkeypatch.setattr(cli, "PandaLMClient", lambda url, api_key=None: PandaLMClient(
+        url, api_key=api_key, transport=FakeService(undecided).transport(), retry=FAST))  # fmt: skip
+    base = outputs(tmp_path / "base.jsonl", 100, lambda i: f"answer {i}")
+    cand = outputs(tmp_path / "cand.jsonl", 100, lambda i: f"answer {i}")
+    flags = ["--baseline", str(base), "--candidate", str(cand), "--out", str(tmp_path / "r"),
+             "--log", str(tmp_path / "log.jsonl")]  # fmt: skip
+    code, out, err = pandalm("gate", *flags)
+    assert code == 4 and "disagreed on 20.0% of the prompts" in err
+    assert "JUDGE INCONSISTENT" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["inconsistency_rate"] == 0.2 and report["max_inconsistent_rate"] == 0.1
+    assert pandalm("gate", *flags, "--max-inconsistent-rate", "0.25")[0] == 0
+    code, _, err = pandalm("gate", *flags, "--max-inconsistent-rate", "1.5")
+    assert code == 2 and "--max-inconsistent-rate must be in [0, 1)" in err
 
 
 def test_gate_fails_a_clearly_worse_candidate_and_reports_the_losses(
@@ -109,7 +148,9 @@ def test_gate_is_inconclusive_on_too_few_prompts_and_plan_says_so(
              "--log", str(tmp_path / "log.jsonl")]  # fmt: skip
     code, out, _ = pandalm("gate", *flags, "--plan")
     assert code == 0
-    assert "too few: expect inconclusive" in out
+    assert "too few: expect inconclusive" in out and "80% of the time" in out
+    code, out, _ = pandalm("gate", *flags, "--plan", "--power", "0.9")
+    assert "90% of the time" in out
     assert service.requests == []  # planned before judging anything
     code, out, _ = pandalm("gate", *flags)
     assert code == 3 and "INCONCLUSIVE" in out
