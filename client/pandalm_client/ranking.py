@@ -1,12 +1,13 @@
-"""Ranking several models from pairwise verdicts: Bradley-Terry strengths with seeded bootstrap intervals.
+"""Ranking several models from pairwise verdicts: Bradley-Terry strengths, ranks and differences, bootstrapped.
 
 Pure standard library, so that the client stays light: no numpy, no scipy.
 """
 
 import math
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from .resampling import check_bootstrap, percentile_interval, resamples
 
 # Virtual wins each way between models that met (see `bradley_terry`).
 _PRIOR = 0.01
@@ -196,80 +197,137 @@ def _mm_step(table: list[list[float]], theta: list[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class Ranking:
-    """One model's place in a ranking: Bradley-Terry strength with a bootstrap percentile interval."""
+    """One model's place: Bradley-Terry strength and rank, each with a bootstrap percentile interval.
+
+    `record` is "never lost" or "never won" for a model whose strength has no finite estimate; its
+    strength and interval are then None rather than the value the prior alone would set.
+    """
 
     model: str
-    strength: float
-    lower: float
-    upper: float
+    strength: float | None
+    lower: float | None
+    upper: float | None
     rank: int
+    rank_lower: int
+    rank_upper: int
+    record: str | None = None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How much stronger `model` is than `other`: the difference of their log-strengths, with its interval.
+
+    exp(difference) is the odds that `model` beats `other`. None where either model's strength is unbounded.
+    """
+
+    model: str
+    other: str
+    difference: float | None
+    lower: float | None
+    upper: float | None
+
+
+@dataclass(frozen=True)
+class RankingTable:
+    """The ranking, the pairwise differences, and how many resamples left a model unconnected (skipped)."""
+
+    rankings: list[Ranking]
+    differences: list[Difference]
+    skipped_resamples: int
 
 
 def rank_models(
-    outcomes: Sequence[tuple[str, str, float]],
+    outcomes: Sequence[tuple[str, str, str, float]],
     models: Sequence[str],
     *,
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-) -> list[Ranking]:
-    """Rank models by Bradley-Terry strength from per-prompt outcomes (model_a, model_b, score of a).
+) -> RankingTable:
+    """Rank models by Bradley-Terry strength from per-prompt outcomes (prompt id, model_a, model_b, score of a).
 
-    The interval is a percentile bootstrap, two-sided at `confidence`. Outcomes are resampled with
-    replacement within each pair of models, keeping each pair's number of games: the pairs compared are
-    the design of the evaluation, not chance, and resampling them too could drop a model that played few
-    games and leave its strength undefined. Deterministic for a given seed.
+    The intervals are percentile bootstraps, two-sided at `confidence`, that resample prompts: every
+    outcome on a drawn prompt comes along, so that models compared on the same prompts stay correlated as
+    they are in the data (an easy prompt on which every model ties moves them all together). A resample
+    that leaves some model without a game cannot place it and is skipped, and counted. Seeded.
     """
-    if bootstrap < 1:
-        raise ValueError(f"bootstrap must be >= 1, got {bootstrap}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    check_bootstrap(bootstrap, confidence)
     names = sorted(set(models))
-    by_pair: dict[tuple[str, str], list[float]] = {}
-    for a, b, score in outcomes:
+    by_prompt: dict[str, list[tuple[str, str, float]]] = {}
+    for prompt, a, b, score in outcomes:
         if not 0 <= score <= 1:
             raise ValueError(f"scores must be in [0, 1], got {score}")
-        # One orientation per pair, so that a pair's games are resampled together.
-        key, value = ((a, b), score) if a <= b else ((b, a), 1 - score)
-        by_pair.setdefault(key, []).append(value)
+        by_prompt.setdefault(prompt, []).append((a, b, score))
+    prompts = sorted(by_prompt)
+    wins = _wins(outcome for prompt in prompts for outcome in by_prompt[prompt])
+    point = _fit(_win_table(wins, models, _PRIOR), None, _ITERATIONS, _TOL)
+    records = _records(wins, names)
 
-    point = _fit(_win_table(_wins(by_pair), models, _PRIOR), None, _ITERATIONS, _TOL)
-    rng = random.Random(seed)
-    samples: list[list[float]] = [[] for _ in names]
-    for _ in range(bootstrap):
-        resampled = {pair: rng.choices(scores, k=len(scores)) for pair, scores in sorted(by_pair.items())}
+    strengths: list[list[float]] = [[] for _ in names]
+    ranks: list[list[float]] = [[] for _ in names]
+    gaps: dict[tuple[int, int], list[float]] = {}
+    skipped = 0
+    for indices in resamples(len(prompts), bootstrap, seed):
+        drawn = _wins(outcome for i in indices for outcome in by_prompt[prompts[i]])
+        try:
+            table = _win_table(drawn, models, _PRIOR)
+        except ValueError:
+            skipped += 1
+            continue
         # Resamples land near the point estimate: starting there saves most of the solver's steps.
-        refit = _fit(_win_table(_wins(resampled), models, _PRIOR), point, _ITERATIONS, _TOL)
-        for i, theta in enumerate(refit):
-            samples[i].append(math.exp(theta))
+        refit = _fit(table, point, _ITERATIONS, _TOL)
+        order = sorted(range(len(names)), key=lambda i: -refit[i])
+        for position, i in enumerate(order, start=1):
+            ranks[i].append(position)
+            strengths[i].append(math.exp(refit[i]))
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if i != j:
+                    gaps.setdefault((i, j), []).append(refit[i] - refit[j])
 
-    tail = (1 - confidence) / 2
-    rows = []
-    for i, name in enumerate(names):
-        ordered = sorted(samples[i])
-        rows.append((name, math.exp(point[i]), _quantile(ordered, tail), _quantile(ordered, 1 - tail)))
-    rows.sort(key=lambda row: (-row[1], row[0]))
-    return [
-        Ranking(model=name, strength=strength, lower=lower, upper=upper, rank=rank)
-        for rank, (name, strength, lower, upper) in enumerate(rows, start=1)
-    ]
+    order = sorted(range(len(names)), key=lambda i: (-point[i], names[i]))
+    rankings = []
+    for position, i in enumerate(order, start=1):
+        bounded = records[i] is None and strengths[i]
+        low, high = percentile_interval(strengths[i], confidence) if bounded else (None, None)
+        rank_low, rank_high = percentile_interval(ranks[i], confidence) if ranks[i] else (1, len(names))
+        rankings.append(
+            Ranking(
+                model=names[i],
+                strength=math.exp(point[i]) if records[i] is None else None,
+                lower=low,
+                upper=high,
+                rank=position,
+                rank_lower=math.floor(rank_low),
+                rank_upper=math.ceil(rank_high),
+                record=records[i],
+            )
+        )
+    differences = []
+    for x, i in enumerate(order):
+        for j in order[x + 1 :]:
+            finite = records[i] is None and records[j] is None and (i, j) in gaps
+            low, high = percentile_interval(gaps[(i, j)], confidence) if finite else (None, None)
+            differences.append(Difference(names[i], names[j], point[i] - point[j] if finite else None, low, high))
+    return RankingTable(rankings, differences, skipped)
 
 
-def _wins(by_pair: Mapping[tuple[str, str], Sequence[float]]) -> dict[tuple[str, str], float]:
+def _records(wins: Mapping[tuple[str, str], float], names: list[str]) -> list[str | None]:
+    """ "never lost" or "never won" for a model with no finite maximum-likelihood strength, else None."""
+    records: list[str | None] = []
+    for name in names:
+        won = sum(count for (a, _), count in wins.items() if a == name)
+        lost = sum(count for (_, b), count in wins.items() if b == name)
+        records.append("never lost" if lost == 0 and won > 0 else "never won" if won == 0 and lost > 0 else None)
+    return records
+
+
+def _wins(outcomes: Iterable[tuple[str, str, float]]) -> dict[tuple[str, str], float]:
     wins: dict[tuple[str, str], float] = {}
-    for (a, b), scores in by_pair.items():
-        total = sum(scores)
-        wins[(a, b)] = total
-        wins[(b, a)] = len(scores) - total
+    for a, b, score in outcomes:
+        wins[(a, b)] = wins.get((a, b), 0.0) + score
+        wins[(b, a)] = wins.get((b, a), 0.0) + 1 - score
     return wins
-
-
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    # Linear interpolation between order statistics (numpy's default, Hyndman and Fan's type 7).
-    position = q * (len(ordered) - 1)
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 def win_rate_matrix(

@@ -242,16 +242,20 @@ def test_eval_reports_agreement_with_the_human_labels(tmp_path: Path, pandalm: R
     assert code == 2 and "not a test set" in err
 
 
-def test_eval_scores_a_results_file_without_calling_the_service(
-    tmp_path: Path, pandalm: Run, service: FakeService, pandalm_data_dir: Path
-) -> None:
-    items = json.loads((pandalm_data_dir / "testset-v1.json").read_text())[:30]
+def judged_testset(tmp_path: Path, pandalm: Run, data_dir: Path, count: int) -> tuple[Path, Path, dict[str, Any]]:
+    """The first `count` items of PandaLM's test set judged by the service: the set, the results, the report."""
     testset = tmp_path / "testset.json"
-    testset.write_text(json.dumps(items))
+    testset.write_text(json.dumps(json.loads((data_dir / "testset-v1.json").read_text())[:count]))
     judged = tmp_path / "judged.jsonl"
     code, out, _ = pandalm("eval", str(testset), "--json", "--results", str(judged))
     assert code == 0
-    served = json.loads(out)
+    return testset, judged, json.loads(out)
+
+
+def test_eval_scores_a_results_file_without_calling_the_service(
+    tmp_path: Path, pandalm: Run, service: FakeService, pandalm_data_dir: Path
+) -> None:
+    testset, judged, served = judged_testset(tmp_path, pandalm, pandalm_data_dir, 30)
     service.bodies.clear()
     # Results carry the test set's idx as their id, in any order: matched by id, not position.
     lines = judged.read_text().splitlines()
@@ -269,6 +273,24 @@ def test_eval_scores_a_results_file_without_calling_the_service(
     assert code == 2 and "not a compare result" in err
 
 
+def test_eval_against_another_deployment(tmp_path: Path, pandalm: Run, pandalm_data_dir: Path) -> None:
+    testset, judged, report = judged_testset(tmp_path, pandalm, pandalm_data_dir, 50)
+    assert set(report["intervals"]) == {"accuracy", "macro_f1", "kappa"}
+    assert report["intervals"]["accuracy"]["lower"] <= report["accuracy"] <= report["intervals"]["accuracy"]["upper"]
+    # The other deployment: the same verdicts, except that it gets the first ten items right.
+    rows = [json.loads(line) for line in judged.read_text().splitlines()]
+    verdicts = {0: "tie", 1: "response1", 2: "response2"}
+    other = [{**r, "verdict": verdicts[r["gold"]]} if i < 10 else r for i, r in enumerate(rows)]
+    against = write_jsonl(tmp_path / "other.jsonl", other)
+    code, out, _ = pandalm("eval", str(testset), "--json", "--from-results", str(judged), "--against", str(against))
+    assert code == 0
+    mcnemar = json.loads(out)["against"]["mcnemar"]
+    fixed = sum(1 for r in rows[:10] if r["verdict"] != verdicts[r["gold"]])
+    assert (mcnemar["only_first_right"], mcnemar["only_second_right"]) == (0, fixed)
+    code, out, _ = pandalm("eval", str(testset), "--from-results", str(judged), "--against", str(against))
+    assert "McNemar exact p" in out and "this minus that" in out
+
+
 def test_rank_orders_models_by_the_judges_preference(tmp_path: Path, pandalm: Run) -> None:
     def answers(length: int) -> Callable[[int], str]:
         return lambda i: "x" * (length + i % 3)
@@ -282,6 +304,9 @@ def test_rank_orders_models_by_the_judges_preference(tmp_path: Path, pandalm: Ru
     assert code == 0, out
     ranking = json.loads(table.read_text())["ranking"]
     assert [r["model"] for r in ranking] == ["long", "middle", "short"]
+    # The judge prefers the longer answer, so "long" never lost: said so, not given a prior-made strength.
+    assert ranking[0]["record"] == "never lost" and ranking[0]["strength"] is None
+    assert "never lost" in out and "log-strength differences" in out
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     again = tmp_path / "again.json"
     pandalm("rank", *map(str, files), "--json", str(again), "--bootstrap", "50", "--log", str(tmp_path / "log.jsonl"))
