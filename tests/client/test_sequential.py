@@ -70,7 +70,7 @@ def test_the_fixed_n_gate_does_not_survive_repeated_looks() -> None:
         wins = (scores[:, :n] == 1.0).sum(axis=1)
         ties = (scores[:, :n] == 0.5).sum(axis=1)
         passed |= wins >= needed[ties]
-    assert passed.mean() > ALPHA + 0.02
+    assert passed.mean() > ALPHA + 0.05  # 0.14 with this seed
 
 
 def test_the_sequential_gate_still_passes_a_better_candidate() -> None:

@@ -119,3 +119,19 @@ def test_restricted_loss_rate_is_the_constrained_maximum_likelihood(
         negative_log_likelihood, bounds=(low, high), method="bounded", options={"xatol": 1e-12}
     )
     assert restricted_loss_rate(wins, losses, n, difference) == pytest.approx(best.x, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "margin"), [(0.95, 0.1), (0.95, 0.02), (0.9, 0.05), (0.99, 0.05), (0.95, -0.05)]
+)
+def test_the_level_holds_at_other_margins_and_confidences(confidence: float, margin: float) -> None:
+    # Lighter than the default's check (n up to 200), but every tie rate the boundary allows.
+    boundary = -2 * margin
+    tie_rates = np.round(np.arange(0.0, 1 - abs(boundary) + 1e-9, 0.01), 2)
+    p_win = np.clip((1 - tie_rates + boundary) / 2, 0, 1)
+    p_loss = np.clip(1 - tie_rates - p_win, 0, 1)
+    worst = max(
+        pass_probability(n, p_win, p_loss, wins_needed(n, confidence=confidence, margin=margin)).max()
+        for n in range(20, 201)
+    )
+    assert worst <= (1 - confidence) * 1.2
