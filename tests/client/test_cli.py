@@ -154,6 +154,9 @@ def test_gate_is_inconclusive_on_too_few_prompts_and_plan_says_so(
     assert service.requests == []  # planned before judging anything
     code, out, _ = pandalm("gate", *flags)
     assert code == 3 and "INCONCLUSIVE" in out
+    # After a run, the plan also gives the figure at the tie rate that run observed (all ties here).
+    code, out, _ = pandalm("gate", *flags, "--plan")
+    assert "observed 100%:     42  too few" in out  # 42 ties alone pass
     assert pandalm("gate", *flags, "--inconclusive", "pass")[0] == 0
     assert pandalm("gate", *flags, "--inconclusive", "fail")[0] == 1
 

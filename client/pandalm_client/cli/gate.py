@@ -14,6 +14,7 @@ Exit codes: 0 pass, 1 fail, 2 usage or input error, 3 inconclusive, 4 judge or i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import asdict, dataclass
@@ -121,7 +122,9 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         if ids:
             print(f"skipped {len(ids)} id(s) only in {path}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.plan:
-        print(plan(len(shared), args.confidence, args.margin, args.power))
+        print(plan(len(shared), args.confidence, args.margin, args.power, observed_tie_rate(args.out)))
+        if args.sequential:
+            print("(--sequential: these are the fixed-n test's figures; the anytime-valid mode needs more prompts)")
         return EXIT_OK
     if not shared:
         print(f"pandalm: no id is in both {args.baseline} and {args.candidate}")
@@ -189,8 +192,20 @@ def decide(
     return stats.outcome
 
 
-def plan(shared: int, confidence: float, margin: float, power: float) -> str:
-    """Prompts with which a candidate exactly as good as the baseline passes with `power`, by tie rate."""
+def observed_tie_rate(out: Path) -> float | None:
+    """The tie rate of the last report in `out`, if there is one: a better guess than the assumed rates."""
+    try:
+        rate = json.loads((out / "report.json").read_text(encoding="utf-8"))["tie_rate"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(rate) if isinstance(rate, int | float) and 0 <= rate <= 1 else None
+
+
+def plan(shared: int, confidence: float, margin: float, power: float, observed: float | None = None) -> str:
+    """Prompts with which a candidate exactly as good as the baseline passes with `power`, by tie rate.
+
+    The assumed tie rates, and `observed` (from an earlier run's report) first when there is one.
+    """
     lines = [
         f"{shared} prompts are in both files. Prompts with which the gate passes a candidate as good as the "
         f"baseline {power:.0%} of the time ({confidence:.0%} one-sided, margin {margin}); choose n before "
@@ -198,10 +213,13 @@ def plan(shared: int, confidence: float, margin: float, power: float) -> str:
     ]
     if margin <= 0:
         return lines[0] + "\n  none: with a margin <= 0 (a superiority test) an equal candidate never passes"
-    for tie_rate in PLAN_TIE_RATES:
+    rates = [(f"tie rate {t:4.0%}", t) for t in PLAN_TIE_RATES]
+    if observed is not None:
+        rates.insert(0, (f"observed {observed:4.0%}", observed))
+    for label, tie_rate in rates:
         needed = pairs_needed(tie_rate, confidence=confidence, margin=margin, power=power)
         verdict = "enough" if shared >= needed else "too few: expect inconclusive (exit 3)"
-        lines.append(f"  tie rate {tie_rate:4.0%}: {needed:6d}  {verdict}")
+        lines.append(f"  {label}: {needed:6d}  {verdict}")
     return "\n".join(lines)
 
 
