@@ -175,9 +175,10 @@ def gate_stats(scores: Sequence[float], *, confidence: float = 0.95, margin: flo
 
     `scores` holds one score per prompt: 1 when the candidate won, 0.5 for a tie or when the two orders
     disagreed, 0 when it lost. "pass" when the test rejects a mean score below 0.5 - margin (p_win - p_loss
-    below -2 margin), "fail" when it rejects a mean at or above it, "inconclusive" otherwise: more prompts
-    are needed (see `pairs_needed`). A negative margin turns the gate into a superiority test. The number
-    of prompts must be fixed before looking at the outcome; for re-runs use `sequential.sequential_stats`.
+    below -2 margin), "fail" when it rejects a mean at or above it, "inconclusive" otherwise: the n chosen
+    was too small for this data (`pairs_needed` plans the next one). A negative margin turns the gate into a
+    superiority test. The number of prompts must be fixed before looking at the outcome: adding prompts
+    after an inconclusive outcome needs `sequential.sequential_stats` instead.
     """
     check_margin(margin)
     z = one_sided_z(confidence)
