@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .demo import MARKER_FILE, ensure_demo_model
+from .dependencies import REMOTE_EXTRA_HINT
 from .errors import ConfigurationError
 from .settings import PANDALM_7B, Settings
 
@@ -74,7 +75,10 @@ def load_tokenizer(source: str, revision: str | None = None) -> Any:
 
     A hub name is looked up in the local cache first, then downloaded.
     """
-    from transformers import AutoTokenizer
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:  # a thin front-end installed without the `remote` extra
+        raise ConfigurationError(f"transformers is not installed: {REMOTE_EXTRA_HINT}") from exc
 
     try:
         return AutoTokenizer.from_pretrained(source, revision=revision, local_files_only=True)

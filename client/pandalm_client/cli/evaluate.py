@@ -27,7 +27,12 @@ from ._io import InputError, ProgressBar, read_jsonl
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("eval", help="agreement with human labels", description=__doc__)
-    parser.add_argument("testset", type=Path, help="a file shaped like PandaLM's testset-v1.json")
+    parser.add_argument(
+        "testset",
+        type=Path,
+        help="PandaLM's published human-labelled test set (testset-v1.json: data/pandalm/ in the pandalm-serve "
+        "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
     parser.add_argument(
