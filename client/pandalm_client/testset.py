@@ -117,16 +117,20 @@ class Agreement:
         return tuple(sum(r[i] for r in rows) / len(LABELS) for i in range(3))  # type: ignore[return-value]
 
     @property
-    def kappa(self) -> float:
-        """Cohen's kappa of the judge against the gold labels; an item without a verdict disagrees."""
+    def kappa(self) -> float | None:
+        """Cohen's kappa of the judge against the gold labels; an item without a verdict disagrees.
+
+        None when undefined: no items, or chance agreement of 1 (judge and gold both give one label only),
+        where kappa is 0 / 0 rather than "no agreement beyond chance".
+        """
         total = self.total
         if not total:
-            return 0.0
+            return None
         expected = sum(
             (sum(self.confusion[label].values()) / total) * (sum(self.confusion[g][label] for g in LABELS) / total)
             for label in LABELS
         )
-        return (self.accuracy - expected) / (1 - expected) if expected < 1 else 0.0
+        return (self.accuracy - expected) / (1 - expected) if expected < 1 else None
 
     def report(self) -> dict[str, Any]:
         """Scores as fractions between 0 and 1, and the confusion matrix with its label order."""
@@ -139,7 +143,7 @@ class Agreement:
             "macro_precision": round(precision, 4),
             "macro_recall": round(recall, 4),
             "macro_f1": round(f1, 4),
-            "kappa": round(self.kappa, 4),
+            "kappa": None if (kappa := self.kappa) is None else round(kappa, 4),
             "confusion": {
                 "rows": "human majority vote: 0 (tie), 1, 2",
                 "columns": "judge's verdict: 0 (tie), 1, 2, none (unparsed or failed)",

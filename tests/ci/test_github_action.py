@@ -86,8 +86,8 @@ def service() -> Iterator[tuple[FakeService, str]]:
 
 def run_action(tmp_path: Path, url: str, candidate: str, **inputs: str) -> tuple[int, str, dict[str, str], str]:
     """gate.py as action.yml runs it; returns its exit code, its log, its outputs and the step summary."""
-    outputs(tmp_path / "base.jsonl", 40, lambda i: f"answer {i}")
-    outputs(tmp_path / "cand.jsonl", 40, lambda i: candidate or f"answer {i}")
+    outputs(tmp_path / "base.jsonl", 60, lambda i: f"answer {i}")
+    outputs(tmp_path / "cand.jsonl", 60, lambda i: candidate or f"answer {i}")
     (tmp_path / "output").write_text("")
     (tmp_path / "summary").write_text("")
     env: dict[str, Any] = {k: v for k, v in os.environ.items() if not k.startswith(("PANDALM_", "INPUT_"))}

@@ -59,8 +59,8 @@ def service() -> Iterator[tuple[FakeService, str]]:
 
 def run_job(tmp_path: Path, url: str, **variables: str) -> tuple[int, str]:
     """The job's script in bash, as the runner runs it, but with the client already installed: a `pandalm` on PATH."""
-    outputs(tmp_path / "base.jsonl", 40, lambda i: f"answer {i}")
-    outputs(tmp_path / "cand.jsonl", 40, lambda i: f"answer {i}")
+    outputs(tmp_path / "base.jsonl", 60, lambda i: f"answer {i}")
+    outputs(tmp_path / "cand.jsonl", 60, lambda i: f"answer {i}")
     shim = tmp_path / "bin" / "pandalm"
     shim.parent.mkdir(exist_ok=True)
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pandalm_client.cli "$@"\n')

@@ -51,9 +51,9 @@ def test_a_bad_flag_value_is_exit_2_before_anything_is_judged(
     assert service.requests == []
 
 
-def test_a_plan_without_a_margin_is_exit_2(tmp_path: Path, pandalm: Run) -> None:
-    code, _, err = pandalm("gate", *gate_files(tmp_path), "--plan", "--margin", "0")
-    assert code == 2 and err.startswith("pandalm: --plan: margin must be in (0, 0.5)")
+def test_a_plan_for_a_superiority_test_says_an_equal_candidate_never_passes(tmp_path: Path, pandalm: Run) -> None:
+    code, out, _ = pandalm("gate", *gate_files(tmp_path), "--plan", "--margin", "0")
+    assert code == 0 and "an equal candidate never passes" in out
 
 
 def test_rank_refuses_a_bad_bootstrap_or_confidence(tmp_path: Path, pandalm: Run, service: FakeService) -> None:

@@ -54,7 +54,7 @@ def gate_args(url: str, tmp_path: Path, baseline: list[str], candidate: list[str
             "--out", str(tmp_path / "gate"), "--log", str(tmp_path / "log.jsonl")]  # fmt: skip
 
 
-EQUAL = [f"Answer number {i}." for i in range(40)]
+EQUAL = [f"Answer number {i}." for i in range(60)]  # an equal candidate passes from 42 all-tied prompts
 PAIR = ["--instruction", "Add 2 and 2.", "--response1", "4", "--response2", "five"]
 
 

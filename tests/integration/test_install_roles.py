@@ -51,10 +51,10 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     source = tmp_path_factory.mktemp("source")
     ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
-    for folder in ("client", "service"):
-        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
-    for file in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / file, source / file)
+    for name in ("client", "service"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     uv = Path(sys.executable).parent / "uv"
     for folder in (source / "client", source):
         built = run(uv, "build", "--quiet", "--wheel", "--out-dir", out, folder, cwd=out)
@@ -89,8 +89,10 @@ def test_the_client_installs_from_a_git_url_as_the_readme_says(tmp_path: Path) -
     clone = tmp_path / "repo.git"
     cloned = run("git", "clone", "--quiet", "--bare", ROOT, clone, cwd=tmp_path)
     assert cloned.returncode == 0, cloned.stderr
+    assert run("git", "-C", clone, "tag", "v-under-test", "HEAD", cwd=tmp_path).returncode == 0
     bin_dir = fresh_venv(tmp_path / "venv")
-    url = f"pandalm-client @ git+file://{clone}@HEAD#subdirectory=client"
+    # file://localhost/...: the pip that venv bundles with Python 3.11 refuses a URL without a host.
+    url = f"pandalm-client @ git+file://localhost{clone}@v-under-test#subdirectory=client"
     install = run(bin_dir / "python", "-m", "pip", "install", "--quiet", url, cwd=tmp_path)
     assert install.returncode == 0, install.stderr[-3000:]
     assert run(bin_dir / "pandalm", "--help", cwd=tmp_path).returncode == 0

@@ -14,6 +14,7 @@ _HEADLINES = {
     "fail": "FAIL: the candidate is worse than the baseline",
     "inconclusive": "INCONCLUSIVE: too few prompts to decide",
     "judge_failure": "JUDGE FAILURE: too many items without a verdict to decide",
+    "judge_inconsistent": "JUDGE INCONSISTENT: the two orders disagree on too many prompts to decide",
 }
 _WORST_LOSSES = 10
 # The judge's labels as the gate reads them: the candidate is response 1, the baseline response 2.
@@ -36,13 +37,21 @@ def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
         f"| prompts scored | {s['n']} of {report['prompts']} ({report['unparsed_or_failed']} without a verdict) |",
         f"| wins / ties / losses | {s['wins']} / {s['ties']} / {s['losses']} |",
         f"| win rate | {s['win_rate']:.3f} |",
-        f"| {report['confidence']:.0%} one-sided bounds | [{s['lower']:.3f}, {s['upper']:.3f}] "
-        f"(effective sample size {s['n_eff']:.0f}) |",
+        f"| {report['confidence']:.0%} one-sided bounds | [{s['lower']:.3f}, {s['upper']:.3f}] |",
+        f"| mode | {report['mode']}: {report['method']} |",
         f"| threshold | {s['threshold']:.3f} (0.5 - margin {report['margin']}) |",
-        f"| sign test, wins against losses | p = {s['sign_test_p']:.4g} |",
-        f"| tie rate / orders disagreeing | {report['tie_rate']:.1%} / {report['inconsistency_rate']:.1%} |",
+        *([f"| sign test, wins against losses | p = {s['sign_test_p']:.4g} |"] if "sign_test_p" in s else []),
+        f"| tie rate / orders disagreeing | {report['tie_rate']:.1%} / {report['inconsistency_rate']:.1%} "
+        f"(at most {report['max_inconsistent_rate']:.0%}) |",
         f"| mean length difference | {report['mean_length_difference_chars']:+.0f} characters (candidate - baseline) |",
-        f"| prompts a decision needs at this tie rate | {report['prompts_needed_at_this_tie_rate']} |",
+        *(
+            [
+                f"| prompts an equal candidate needs to pass {report['power']:.0%} of the time at this tie rate | "
+                f"{report['prompts_needed_at_this_tie_rate']} |"
+            ]
+            if report["prompts_needed_at_this_tie_rate"] is not None
+            else []
+        ),
     ]
     losses = sorted(
         (j for j in judged if j.score == 0.0),
@@ -90,7 +99,7 @@ def junit_xml(report: dict[str, Any], judged: list[Judged]) -> str:
             ET.SubElement(case, "system-out").text = text
     decision = ET.SubElement(suite, "testcase", classname="pandalm.gate", name="decision")
     outcome = report["outcome"]
-    if outcome == "judge_failure":
+    if outcome in ("judge_failure", "judge_inconsistent"):
         errors += 1
         ET.SubElement(decision, "error", message=_HEADLINES[outcome])
     elif outcome != "pass":
