@@ -29,7 +29,7 @@ endif
 # Where `make lock` finds the CPU build of torch: PyTorch's index, or a folder of wheels (--find-links=DIR).
 TORCH_CPU_SOURCE ?= --extra-index-url=$(TORCH_CPU_INDEX)
 
-.PHONY: install install-dev serve test test-unit lint format lock dist api-keys gpu-smoke clean
+.PHONY: install install-dev serve test test-unit lint format lock dist api-keys gpu-smoke docs docs-serve clean
 
 # What serving needs: the service, the client and the engine build, at the locked versions.
 install: $(STAMP)
@@ -79,6 +79,14 @@ dist: install-dev
 	$(VENV)/bin/uv build --quiet --out-dir dist client
 	$(VENV)/bin/uv build --quiet --out-dir dist .
 
+# The docs site (mkdocs.yml, docs/): built strictly into site/ (a broken link, anchor or page fails), or
+# previewed with live reload on http://127.0.0.1:8001. `make test` builds it too (tests/docs/test_site.py).
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: install-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
 # The compose stack's API keys (deploy/secrets/api-keys): new keys, printed once, stored as digests.
 KEY_NAMES ?= ci
 api-keys:
@@ -93,4 +101,4 @@ gpu-smoke: install
 	$(PY) -m pandalm_serve.tools.gpu_smoke $(SMOKE_ARGS)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site

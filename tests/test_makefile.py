@@ -83,3 +83,12 @@ def test_serving_installs_no_development_tool_and_testing_adds_them(cpu_venv: Pa
     assert f"touch {cpu_venv}/.dev-tools" in testing
     (cpu_venv / ".dev-tools").touch()
     assert "pip install" not in plan(cpu_venv, tmp_path=tmp_path, target="test")  # installed once
+
+
+def test_the_docs_targets_build_strictly_and_preview(cpu_venv: Path) -> None:
+    for target, command in (("docs", "mkdocs build --strict"), ("docs-serve", "mkdocs serve --strict")):
+        commands = subprocess.run(
+            ["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={cpu_venv}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert f"{cpu_venv}/bin/{command}" in commands
