@@ -26,7 +26,7 @@ from tests.client.test_cli import outputs
 ROOT = Path(__file__).resolve().parents[2]
 ACTION_DIR = ROOT / ".github" / "actions" / "pandalm-gate"
 ACTION = yaml.safe_load((ACTION_DIR / "action.yml").read_text())
-README = (ROOT / "README.md").read_text()
+CI_PAGE = (ROOT / "docs" / "ci.md").read_text()
 
 
 def test_the_action_is_valid_against_githubs_schema() -> None:
@@ -64,8 +64,8 @@ def test_the_log_is_cached_the_reports_uploaded_and_the_gates_code_kept_whatever
     assert (ACTION_DIR / "../../../client/pyproject.toml").resolve().is_file()
 
 
-def test_the_readme_job_uses_the_action_in_at_most_12_lines() -> None:
-    ci = README.split("A CI job (GitHub Actions)")[1]
+def test_the_docs_job_uses_the_action_in_at_most_12_lines() -> None:
+    ci = CI_PAGE.split("## A CI job (GitHub Actions)")[1]
     job = re.search(r"```yaml\n(.*?)```", ci, re.S)
     assert job is not None
     assert len(job.group(1).splitlines()) <= 12

@@ -21,7 +21,7 @@ from tests.client.test_cli import outputs
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = yaml.safe_load((ROOT / "deploy" / "ci" / "gitlab-gate.yml").read_text())
 JOB = TEMPLATE["pandalm-gate"]
-README = (ROOT / "README.md").read_text()
+CI_PAGE = (ROOT / "docs" / "ci.md").read_text()
 
 
 def test_the_template_is_valid_against_gitlabs_schema() -> None:
@@ -40,8 +40,8 @@ def test_the_job_caches_the_log_and_keeps_the_reports_whatever_the_outcome() -> 
     assert "variables" not in JOB
 
 
-def test_the_readme_include_sets_what_the_job_needs() -> None:
-    snippet = re.search(r"\*\*GitLab CI\*\*.*?```yaml\n(.*?)```", README, re.S)
+def test_the_docs_include_sets_what_the_job_needs() -> None:
+    snippet = re.search(r"## GitLab CI\n.*?```yaml\n(.*?)```", CI_PAGE, re.S)
     assert snippet is not None
     pipeline = yaml.safe_load(snippet.group(1))
     assert errors(vendored_schema("gitlab-ci"), {**pipeline, "pandalm-gate": JOB}) == []
