@@ -24,6 +24,8 @@ from matplotlib.patches import Rectangle
 
 RESULTS = ROOT / "benchmarks" / "results"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "pandalm.json"
+# What the dashboard's queries returned against a live service (scripts/dashboard_samples.py records it).
+SAMPLES = ROOT / "docs" / "images" / "dashboard-samples.json"
 IMAGES = ROOT / "docs" / "images"
 # The sides of benchmarks/alternatives.py, as the performance page names them.
 SIDES = {
@@ -113,6 +115,65 @@ def dashboard_layout() -> str:
     return svg(figure)
 
 
+def dashboard_panels() -> str:
+    """Every panel drawn from the recorded query results, where Grafana places it: a stat panel's last
+    value, a time series panel's lines (the first six series, as Grafana's legend would list them)."""
+    recorded = json.loads(SAMPLES.read_text())
+    by_title = {panel["title"]: panel for panel in recorded["panels"]}
+    panels: list[dict[str, Any]] = json.loads(DASHBOARD.read_text())["panels"]
+    bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
+    width, row_height = 16.0, 0.36  # inches: the figure, and one grid row
+    figure = plt.figure(figsize=(width, bottom * row_height))
+    for panel in panels:
+        x, y, w, h = (panel["gridPos"][k] for k in ("x", "y", "w", "h"))
+        box = (x / 24 + 0.004, 1 - (y + h) / bottom + 0.004, w / 24 - 0.008, h / bottom - 0.008)
+        if panel["type"] == "row":
+            figure.text(box[0], box[1] + box[3] / 2, panel["title"], fontsize=11, fontweight="bold", va="center")
+            continue
+        axes = figure.add_axes(box)
+        axes.set_title(panel["title"], fontsize=8, loc="left")
+        axes.tick_params(labelsize=6)
+        series = by_title.get(panel["title"], {}).get("series", [])
+        if not series:
+            axes.text(
+                0.5, 0.5, "no data", ha="center", va="center", fontsize=8, color="#888888", transform=axes.transAxes
+            )
+            axes.set_xticks([])
+            axes.set_yticks([])
+        elif panel["type"] == "stat":
+            last = series[0]["values"][-1][1]
+            text = (
+                {1.0: "ready", 0.0: "not ready"}.get(last, f"{last:.3g}")
+                if panel["title"] == "Engine"
+                else f"{last:.3g}"
+            )
+            if panel["title"] == "Served":
+                text = series[0]["legend"]
+            axes.text(
+                0.5,
+                0.45,
+                text,
+                ha="center",
+                va="center",
+                fontsize=14 if len(text) < 12 else 6,
+                transform=axes.transAxes,
+            )
+            axes.set_xticks([])
+            axes.set_yticks([])
+        else:
+            for line in series[:6]:
+                times, values = zip(*line["values"], strict=True)
+                axes.plot(times, values, linewidth=0.8, label=line["legend"][:40])
+            axes.legend(fontsize=5, loc="upper left", frameon=False)
+            axes.set_xlabel("seconds", fontsize=6)
+    figure.suptitle(
+        f"The PandaLM dashboard's panels over {recorded['seconds']} s of mixed traffic to the demo judge "
+        "(query results recorded by scripts/dashboard_samples.py; drawn without Grafana)",
+        fontsize=10, y=1.0,
+    )  # fmt: skip
+    return svg(figure)
+
+
 def render() -> dict[Path, str]:
     plt.rcParams["svg.hashsalt"] = "pandalm-serve"
     plt.rcParams["svg.fonttype"] = "none"
@@ -120,6 +181,7 @@ def render() -> dict[Path, str]:
         IMAGES / "benchmark-alternatives.svg": alternatives(),
         IMAGES / "benchmark-service-overhead.svg": service_overhead(),
         IMAGES / "dashboard-layout.svg": dashboard_layout(),
+        **({IMAGES / "dashboard-panels.svg": dashboard_panels()} if SAMPLES.exists() else {}),
     }
 
 
