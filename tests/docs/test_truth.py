@@ -178,3 +178,16 @@ def test_the_sample_result_is_a_whole_compare_result() -> None:
     result = json.loads(sample)
     assert list(result) == list(CompareResult.model_fields)  # every field, in the order the service writes
     CompareResult.model_validate(result)
+
+
+def test_the_options_table_is_the_requests_options() -> None:
+    from pandalm_client.models import JudgeOptions
+
+    options = page("api.md").split("## Options")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| ", options, re.M)
+    assert rows == list(JudgeOptions.model_fields)
+
+
+def test_the_command_table_has_every_subcommand_once() -> None:
+    rows = re.findall(r"^\| `pandalm ([a-z]+)[ `]", page("client.md"), re.M)
+    assert sorted(rows) == sorted(name for name in pandalm_parsers() if name)
