@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.docs.pages import ROOT, build_site
+from tests.docs.pages import DOCS, ROOT, build_site
 from tests.integration.test_page import browser, shot  # noqa: F401  (the browser fixture)
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.mark.parametrize("path", ["/", "/scaling-out/", "/deployment/compose/"])
+def diagram_pages() -> list[str]:
+    """The site address of every page with a Mermaid diagram: docs/x/y.md is /x/y/, docs/index.md is /."""
+    pages = [path.relative_to(DOCS) for path in sorted(DOCS.rglob("*.md")) if "```mermaid" in path.read_text()]
+    return ["/" if page.name == "index.md" else f"/{page.with_suffix('').as_posix()}/" for page in pages]
+
+
+@pytest.mark.parametrize("path", diagram_pages())
 def test_diagrams_render_offline(browser: Browser, site: str, path: str) -> None:  # noqa: F811
     page = browser.new_context(viewport={"width": 1280, "height": 1600}).new_page()
     requested: list[str] = []
