@@ -15,7 +15,7 @@ from aiohttp import web
 from pandalm_client.models import Preset
 from pandalm_serve.engines.base import EnginePrompt, FirstLogprobs, Generation, Sampling
 from pandalm_serve.errors import EngineError
-from pandalm_serve.judge.format import LABEL_TEXTS
+from pandalm_serve.judge.format import LABEL_TEXTS, render_output
 from tests.support import PANDALM_OUTPUT
 
 
@@ -43,6 +43,23 @@ class CharTokenizer:
 
 
 Reply = Callable[[EnginePrompt, Sampling], "str | Generation | Exception"]
+
+# A response holding this makes `prefers_longer` write something that is not PandaLM's format.
+UNJUDGEABLE = "UNJUDGEABLE"
+
+
+def prefers_longer(prompt: EnginePrompt, sampling: Sampling) -> str:
+    """A judge whose preference is known: the longer response wins, equal lengths tie.
+
+    Not the demo judge, whose verdicts are random. A pair with `UNJUDGEABLE` in a response gets an output
+    that does not parse, so a test can see what a judge failure does.
+    """
+    first = prompt.text.split("### Response 1:\n")[1].split("\n\n### Response 2:\n")[0]
+    second = prompt.text.split("### Response 2:\n")[1].split("\n\n### Evaluation:")[0]
+    if UNJUDGEABLE in first + second:
+        return "I would rather not say."
+    verdict = "response1" if len(first) > len(second) else "response2" if len(second) > len(first) else "tie"
+    return render_output(verdict, "The longer one is better.", "A reference.")  # type: ignore[arg-type]
 
 
 class FakeEngine:
