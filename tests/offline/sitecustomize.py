@@ -47,6 +47,6 @@ def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 if os.environ.get("OFFLINE_LOG"):
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign, assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign, assignment]
     socket.getaddrinfo = getaddrinfo
