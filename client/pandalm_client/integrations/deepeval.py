@@ -13,6 +13,7 @@ Install with `pip install "pandalm-client[deepeval]"`, run with `deepeval test r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from deepeval.metrics import BaseMetric
@@ -28,11 +29,20 @@ class PandaLMMetric(BaseMetric):
     (`preset`, `mode`...) and the client's (`base_url`, `api_key`, `timeout`, `retry`); the URL and key
     default to `PANDALM_URL` and `PANDALM_API_KEY`. A judge failure raises: DeepEval reports an error."""
 
-    def __init__(self, threshold: float = 0.5, baseline: str | None = None, **options: Any) -> None:
-        Options.of(options)  # a misspelt option fails when the metric is made, not at the first test
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        baseline: str | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        **more_options: Any,
+    ) -> None:
+        # DeepEval copies a metric by calling its class with the attributes named like `__init__`'s
+        # parameters: `options` is such a pair, so the copy keeps them (the `**` name must not be one).
+        self.options = {**(options or {}), **more_options}
+        Options.of(self.options)  # a misspelt option fails when the metric is made, not at the first test
         self.threshold = threshold
         self.baseline = baseline
-        self.options = options
         self.evaluation_model = "PandaLM"
         self.include_reason = True
         self.async_mode = True

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pandalm_serve.tools.processes import free_port
-from tests.client.integrations.conftest import Judge
+from tests.client.integrations.conftest import OFFLINE, Judge, assert_offline
 from tests.fakes import UNJUDGEABLE
 from tests.system_tools import ROOT
 from tests.tools_eval import promptfoo_bin
@@ -26,7 +26,6 @@ pytestmark = pytest.mark.integration
 
 EXAMPLE = ROOT / "integrations" / "promptfoo"
 ASSERTION = ROOT / "client" / "pandalm_client" / "integrations" / "promptfoo.py"
-OFFLINE = ROOT / "tests" / "offline"
 
 
 def promptfoo_eval(judge: Judge, config: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[Any]]:
@@ -34,8 +33,7 @@ def promptfoo_eval(judge: Judge, config: Path, tmp_path: Path) -> tuple[subproce
     bin_dir = promptfoo_bin()
     dead_proxy = f"http://127.0.0.1:{free_port()}"
     env = {
-        **os.environ,
-        **judge.env(),
+        **judge.tool_env(tmp_path),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "PROMPTFOO_DISABLE_TELEMETRY": "1",
         "PROMPTFOO_DISABLE_UPDATE": "1",
@@ -46,9 +44,7 @@ def promptfoo_eval(judge: Judge, config: Path, tmp_path: Path) -> tuple[subproce
         "HTTPS_PROXY": dead_proxy,
         "HTTP_PROXY": dead_proxy,
         "NO_PROXY": "127.0.0.1,localhost",
-        "PYTHONPATH": os.pathsep.join([str(OFFLINE), str(ROOT / "client"), str(ROOT / "service")]),
         "NODE_OPTIONS": f"--require {OFFLINE / 'offline.cjs'}",
-        "OFFLINE_LOG": str(tmp_path / "offline.log"),
     }
     results = tmp_path / "results.json"
     run = subprocess.run(
@@ -57,8 +53,7 @@ def promptfoo_eval(judge: Judge, config: Path, tmp_path: Path) -> tuple[subproce
         cwd=config.parent, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert results.exists(), run.stdout + run.stderr
-    offline_log = tmp_path / "offline.log"
-    assert not offline_log.exists(), f"promptfoo connected beyond the host: {offline_log.read_text()}"
+    assert_offline(tmp_path, "promptfoo")
     return run, json.loads(results.read_text())["results"]["results"]
 
 
