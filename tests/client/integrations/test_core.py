@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from pydantic import ValidationError
 
@@ -89,3 +92,9 @@ def test_the_promptfoo_assertion_passes_unless_worse_and_reports_its_verdict(env
 def test_the_promptfoo_assertion_needs_a_baseline(env: Judge) -> None:
     with pytest.raises(ValueError, match="baseline"):
         get_assert(SHORT, {"vars": {"instruction": "Give the capital of France."}})
+
+
+def test_importing_the_adapters_core_leaves_the_tools_unimported() -> None:
+    script = "import sys, pandalm_client.integrations; print(sorted({'deepeval', 'inspect_ai'} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
