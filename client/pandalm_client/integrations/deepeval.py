@@ -58,7 +58,8 @@ class PandaLMMetric(BaseMetric):
         return self._record(found)
 
     def is_successful(self) -> bool:
-        return self.error is None and self.score is not None and self.score >= self.threshold
+        self.success = self.error is None and self.score is not None and self.score >= self.threshold
+        return bool(self.success)
 
     @property
     def __name__(self) -> str:  # DeepEval reads a metric's name this way
