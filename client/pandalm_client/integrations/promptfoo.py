@@ -18,8 +18,8 @@ judged unless `config` sets `swap: false`); the probabilities go in its metadata
 which promptfoo reports as the assertion's error message (its score is 0, as for any assertion error).
 """
 
-# promptfoo puts this file's folder first on sys.path, where `inspect.py` and `deepeval.py` would hide the
-# standard library's `inspect` and the real DeepEval from everything imported later: take it off first.
+# promptfoo puts this file's folder first on sys.path, where our `inspect.py` and `deepeval.py` would stand
+# in for the standard library's `inspect` and the real DeepEval in any later first import: take it off.
 import os
 import sys
 
