@@ -25,8 +25,13 @@ from pandalm_client.integrations import Options, a_judge
 def pandalm_scorer(**options: Any) -> Scorer:
     """Score each sample 1 (output better), 0.5 (tie) or 0 (worse) against the `baseline` in its metadata, else
     its target; the explanation is the judge's reason. Both orders are judged unless `swap=False`. `options` are
-    the judging options and the client's (`base_url`, `api_key`, `timeout`, `retry`); the URL and key default to
-    `PANDALM_URL` and `PANDALM_API_KEY`. A judge failure raises: inspect records the sample's error."""
+    the judging options and the client's (`base_url`, `timeout`, `retry`); the URL defaults to `PANDALM_URL`,
+    the key comes from `PANDALM_API_KEY`. A judge failure raises: inspect records the sample's error."""
+    if "api_key" in options:
+        # inspect writes a scorer's arguments into every eval log.
+        raise ValueError(
+            "pandalm_scorer takes no api_key, which inspect would write into its logs: set PANDALM_API_KEY"
+        )
     Options.of(options)  # a misspelt option fails when the task is built, not at the first sample
 
     async def score(state: TaskState, target: Target) -> Score:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from pandalm_client import APIConnectionError, AuthenticationError, RetryPolicy
 from pandalm_client.integrations import JudgeFailure, Options, a_judge, judge
+from pandalm_client.integrations.inspect import pandalm_scorer
 from pandalm_client.integrations.promptfoo import get_assert
 from pandalm_serve.tools.processes import free_port
 from tests.client.integrations.conftest import Judge
@@ -98,3 +99,8 @@ def test_importing_the_adapters_core_leaves_the_tools_unimported() -> None:
     script = "import sys, pandalm_client.integrations; print(sorted({'deepeval', 'inspect_ai'} & set(sys.modules)))"
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_the_inspect_scorer_refuses_an_api_key_that_its_logs_would_keep() -> None:
+    with pytest.raises(ValueError, match="PANDALM_API_KEY"):
+        pandalm_scorer(api_key="secret")
