@@ -9,8 +9,8 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from pandalm_client import APIConnectionError, AuthenticationError, RetryPolicy
-from pandalm_client.integrations import JudgeFailure, Options, a_judge, judge
+from pandalm_client import APIConnectionError, AuthenticationError, CompareResult, ErrorBody, RetryPolicy
+from pandalm_client.integrations import JudgeFailure, Options, a_judge, judge, judgement
 from pandalm_client.integrations.inspect import pandalm_scorer
 from pandalm_client.integrations.promptfoo import get_assert
 from pandalm_serve.tools.processes import free_port
@@ -104,3 +104,16 @@ def test_importing_the_adapters_core_leaves_the_tools_unimported() -> None:
 def test_the_inspect_scorer_refuses_an_api_key_that_its_logs_would_keep() -> None:
     with pytest.raises(ValueError, match="PANDALM_API_KEY"):
         pandalm_scorer(api_key="secret")
+
+
+def test_orders_that_disagree_score_a_tie_and_say_so() -> None:
+    result = CompareResult(verdict="tie", status="ok", consistent=False, reason="Response 1 is better.")
+    found = judgement(result)
+    assert found.score == 0.5
+    assert "the two orders disagreed, so it counts as a tie" in found.reason and found.probabilities is None
+
+
+def test_an_item_the_service_could_not_judge_fails_with_the_services_message() -> None:
+    error = ErrorBody(code="prompt_too_long", message="The prompt has 3000 tokens; the model takes 2048.")
+    with pytest.raises(JudgeFailure, match="3000 tokens"):
+        judgement(CompareResult(status="error", error=error))
