@@ -52,8 +52,8 @@ lint: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/lint.sh
 
 format: install
-	$(VENV)/bin/ruff format service client tests benchmarks
-	$(VENV)/bin/ruff check --fix service client tests benchmarks
+	$(VENV)/bin/ruff format service client tests benchmarks scripts
+	$(VENV)/bin/ruff check --fix service client tests benchmarks scripts
 
 # Checks a GPU host end to end and prints a pass/fail table; GPU steps are skipped, and say so, elsewhere.
 gpu-smoke: install
