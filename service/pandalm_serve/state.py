@@ -13,12 +13,13 @@ from fastapi import Depends, Request
 
 from . import __version__
 from .cache import build_cache
+from .cache.base import model_identity
+from .demo import profile_of
 from .engines.base import Engine
 from .errors import NotReadyError, ServiceError
 from .judge.judge import Judge
 from .judge.prompt import TEMPLATE_VERSION
 from .metrics import Metrics
-from .model import model_identity, profile_of
 from .settings import Settings
 
 logger = logging.getLogger(__name__)

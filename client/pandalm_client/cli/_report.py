@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .gate import Judged
+from ._judged import Judged
 
 _HEADLINES = {
     "pass": "PASS: the candidate is at least as good as the baseline",

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._client import PandaLMClient
 from ..models import BatchSummary, CompareResult
-from . import EXIT_INFRASTRUCTURE, EXIT_OK, add_option_flags, options_of
+from ._common import EXIT_INFRASTRUCTURE, EXIT_OK, add_option_flags, options_of
 from ._io import InputError, ProgressBar, read_jsonl
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from .._client import PandaLMClient
 from ..models import CompareResult
 from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
-from . import EXIT_OK, add_option_flags, options_of
+from ._common import EXIT_OK, add_option_flags, options_of
 from ._io import InputError, ProgressBar, read_jsonl
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._client import PandaLMClient
 from ..ranking import Ranking, rank_models, win_rate_matrix
-from . import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._common import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
 from ._io import InputError, ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
 from ._log import JudgementLog, judge_identity
 

@@ -25,9 +25,9 @@ import orjson
 from pandalm_client.models import Preset
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
-from ..model import load_tokenizer
 from ..settings import PANDALM_7B, Settings
 from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pandalm_client.models import Preset
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
-from ..model import resolve_model
 from ..settings import Settings
 from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
 
@@ -27,8 +27,11 @@ class VLLMEngine:
     name = "vllm"
     presets: frozenset[Preset] = frozenset({"greedy", "beam"})
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: Callable[[], str] | None = None) -> None:
+        """`model` names the model to load (a folder or hub name), resolved by the caller: it may build the
+        demo judge, so it is called in a thread at start. Without it, `settings.model`."""
         self._settings = settings
+        self._resolve = model
         self._engine: Any = None
         self._beam_search: Any = None
         self.model_name = settings.model or ""
@@ -39,7 +42,9 @@ class VLLMEngine:
 
     async def start(self) -> None:
         s = self._settings
-        model = await asyncio.to_thread(resolve_model, s)
+        model = await asyncio.to_thread(self._resolve) if self._resolve is not None else s.model
+        if not model:
+            raise ConfigurationError("no model to load: pass --model")
         self.model_name = model
         if Path(model).is_dir():
             # A local model needs nothing from the hub: no connection is even tried.

@@ -35,6 +35,8 @@ from pandalm_client.models import (
     error_details,
 )
 
+from ..demo import profile_of
+from ..engines.tokenizer import load_tokenizer
 from ..errors import ServiceError
 from ..judge.injection import screen
 from ..judge.labels import token_labels
@@ -42,7 +44,6 @@ from ..judge.prompt import TEMPLATE_VERSION
 from ..judge.reading import merged_warnings, read_order, total_tokens
 from ..judge.swap import both_orders, order_result
 from ..judge.tokens import PromptEncoder, fit_prompt
-from ..model import load_tokenizer, profile_of
 
 # The column carrying each order's state through the job, as JSON (one string: no schema for Arrow to infer).
 STATE_COLUMN = "pandalm"

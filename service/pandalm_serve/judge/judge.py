@@ -32,7 +32,6 @@ from ..cache.generations import Generations
 from ..engines.base import Engine, EnginePrompt, Generation, Sampling
 from ..errors import ServiceError
 from ..metrics import Metrics
-from ..model import ModelProfile
 from ..settings import Settings
 from .admission import Admission
 from .deadlines import Deadlines
@@ -40,6 +39,7 @@ from .injection import screen
 from .labels import LabelRead, LabelSet, TextLabels, token_labels
 from .options import ResolvedOptions, resolve_options
 from .parse import ParsedOutput
+from .profile import ModelProfile
 from .prompt import TEMPLATE_VERSION
 from .reading import merged_warnings, read_order, total_tokens
 from .swap import both_orders, order_result
