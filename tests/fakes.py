@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from pandalm_client.models import Preset
-from pandalm_serve.engines.base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from pandalm_client.models import Preset, PromptFormat
+from pandalm_serve.engines.base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
 from pandalm_serve.errors import EngineError
 from pandalm_serve.judge.format import LABEL_TEXTS
 from tests.support import PANDALM_OUTPUT
@@ -69,6 +69,7 @@ class FakeEngine:
         self._reply = reply
         self.tokenizer = tokenizer
         self.tokenizer_source: str | None = "fake-tokenizer" if tokenizer is not None else None
+        self.prompt_format: PromptFormat = "token_ids" if tokenizer is not None else "text"
         self.context_length = context_length
         self.delay_s = delay_s
         self.start_error = start_error
@@ -134,7 +135,7 @@ def _likely_first(reply: str, sampling: Sampling, tokenizer: Any | None) -> Firs
     if sampling.logprob_token_ids:
         assert tokenizer is not None, "token-id log-probabilities need the engine's tokenizer"
         texts = {token_id: tokenizer.decode([token_id]).strip() for token_id in sampling.logprob_token_ids}
-        return {token_id: _LIKELY if text and reply.startswith(text) else _UNLIKELY for token_id, text in texts.items()}
+        return {token_key(i): _LIKELY if text and reply.startswith(text) else _UNLIKELY for i, text in texts.items()}
     return None
 
 

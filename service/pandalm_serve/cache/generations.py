@@ -123,8 +123,7 @@ def _encode(generation: Generation) -> dict[str, object]:
         "finish_reason": generation.finish_reason,
         "prompt_tokens": generation.prompt_tokens,
         "completion_tokens": generation.completion_tokens,
-        # Pairs, not an object: JSON would turn token ids into strings.
-        "first_logprobs": [[token, logprob] for token, logprob in first.items()] if first is not None else None,
+        "first_logprobs": dict(first) if first is not None else None,
     }
 
 
@@ -135,5 +134,7 @@ def _decode(value: dict[str, object]) -> Generation:
         finish_reason="length" if value["finish_reason"] == "length" else "stop",
         prompt_tokens=value["prompt_tokens"],  # type: ignore[arg-type]
         completion_tokens=value["completion_tokens"],  # type: ignore[arg-type]
-        first_logprobs={token: float(logprob) for token, logprob in first} if isinstance(first, list) else None,
+        first_logprobs={str(token): float(logprob) for token, logprob in first.items()}
+        if isinstance(first, dict)
+        else None,
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from pandalm_client.models import FinishReason, Preset
+from pandalm_client.models import FinishReason, Preset, PromptFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +36,15 @@ class Sampling:
     top_logprobs: int | None = None
 
 
-# Log-probabilities at the first generated position: by token id for `Sampling.logprob_token_ids`, by
-# token text for `Sampling.top_logprobs`. judge/labels.py turns them into label probabilities.
-FirstLogprobs = Mapping[int, float] | Mapping[str, float]
+# Log-probabilities at the first generated position, by token, named as the engine's `prompt_format` names
+# tokens: `token_key(id)` in `token_ids` (for `Sampling.logprob_token_ids`), the token's text in `text` (for
+# `Sampling.top_logprobs`). One shape whatever the engine; judge/labels.py turns them into label probabilities.
+FirstLogprobs = Mapping[str, float]
+
+
+def token_key(token_id: int) -> str:
+    """A token id as `FirstLogprobs` names it in the `token_ids` prompt format."""
+    return str(token_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,10 @@ class Engine(Protocol):
     model_name: str
     # Context length in tokens, when the engine knows it.
     context_length: int | None
-    # The Hugging Face tokenizer the judge builds token-id prompts with; None: the engine takes text.
+    # How the engine takes prompts and names tokens, settled once it has started: `token_ids` (the judge builds
+    # PandaLM's token ids with `tokenizer`) or `text` (the engine's server tokenizes).
+    prompt_format: PromptFormat
+    # The Hugging Face tokenizer the judge builds token-id prompts with, in the `token_ids` format.
     tokenizer: Any | None
     # Where `tokenizer` came from (a folder or hub name), for /info.
     tokenizer_source: str | None

@@ -22,11 +22,11 @@ from typing import Any
 import aiohttp
 import orjson
 
-from pandalm_client.models import Preset
+from pandalm_client.models import Preset, PromptFormat
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
 from ..settings import PANDALM_7B, Settings
-from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
 from .tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class RemoteEngine:
         self.context_length: int | None = None
         self.tokenizer: Any | None = None
         self.tokenizer_source: str | None = None
+        self.prompt_format: PromptFormat = "text"  # token ids once PandaLM's tokenizer loads (start)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -82,7 +83,7 @@ class RemoteEngine:
             "remote engine: %s at %s, prompts as %s",
             self.model_name,
             self.base_url,
-            "token ids" if self.tokenizer is not None else "text",
+            self.prompt_format,
         )
 
     async def _load_tokenizer(self) -> None:
@@ -105,6 +106,7 @@ class RemoteEngine:
             )
             return
         self.tokenizer_source = source
+        self.prompt_format = "token_ids"
         if self.context_length is None:
             self.context_length = s.max_model_len
 
@@ -157,7 +159,7 @@ class RemoteEngine:
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            first_logprobs=_first_logprobs(choice.get("logprobs")) if asked else None,
+            first_logprobs=_first_logprobs(choice.get("logprobs"), self.prompt_format) if asked else None,
         )
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> Any:
@@ -223,17 +225,20 @@ def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> di
     return body
 
 
-def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
-    """The first position's log-probabilities of a completion, by token id (`token_id:N`) or by text."""
+def _first_logprobs(logprobs: Any, prompt_format: PromptFormat) -> FirstLogprobs | None:
+    """The first position's log-probabilities of a completion: by token id (which vLLM writes `token_id:N`) in
+    the `token_ids` format, by text in `text`. A server that ignored the ask for ids gives none."""
     try:
         top = logprobs["top_logprobs"][0]
     except (KeyError, IndexError, TypeError):
         return None
     if not isinstance(top, dict):
         return None
-    if top and all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
-        return {int(k.removeprefix(_TOKEN_ID_PREFIX)): float(v) for k, v in top.items()}
-    return {str(k): float(v) for k, v in top.items()}
+    if prompt_format == "text":
+        return {str(k): float(v) for k, v in top.items()}
+    if not all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
+        return None
+    return {token_key(int(k.removeprefix(_TOKEN_ID_PREFIX))): float(v) for k, v in top.items()}
 
 
 def _rejected(status: int, text: str) -> Exception:

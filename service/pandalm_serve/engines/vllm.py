@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pandalm_client.models import Preset
+from pandalm_client.models import Preset, PromptFormat
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
 from ..settings import Settings
-from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ _CPU_DEFAULT_KV_CACHE_GIB = 1.0
 class VLLMEngine:
     name = "vllm"
     presets: frozenset[Preset] = frozenset({"greedy", "beam"})
+    prompt_format: PromptFormat = "token_ids"  # vLLM tokenizes nothing of ours: the judge gives token ids
 
     def __init__(self, settings: Settings, model: Callable[[], str] | None = None) -> None:
         """`model` names the model to load (a folder or hub name), resolved by the caller: it may build the
@@ -203,7 +204,7 @@ def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
     """The log-probabilities vLLM returned at the first generated position, by token id."""
     if logprobs is None or len(logprobs) == 0:
         return None
-    return {token_id: entry.logprob for token_id, entry in logprobs[0].items()}
+    return {token_key(token_id): entry.logprob for token_id, entry in logprobs[0].items()}
 
 
 def _make_beam_searcher(engine: Any) -> Any:

@@ -36,6 +36,7 @@ from pandalm_client.models import (
 )
 
 from ..demo import profile_of
+from ..engines.base import FirstLogprobs, token_key
 from ..engines.tokenizer import load_tokenizer
 from ..errors import ServiceError
 from ..judge.injection import screen
@@ -315,13 +316,13 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _first_logprobs(logprobs: Any) -> dict[int, float] | None:
+def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
     """The first generated position's log-probabilities by token id, from Ray Data's
     `[{token_id: {"logprob", "rank", "decoded_token"}}, ...]` (keys may come back as strings)."""
     if logprobs is None or len(logprobs) == 0 or not logprobs[0]:
         return None
-    first: dict[int, float] = {}
+    first: dict[str, float] = {}
     for token_id, entry in logprobs[0].items():
         if entry is not None:
-            first[int(token_id)] = float(entry["logprob"] if isinstance(entry, Mapping) else entry)
+            first[token_key(int(token_id))] = float(entry["logprob"] if isinstance(entry, Mapping) else entry)
     return first or None

@@ -30,7 +30,7 @@ from pandalm_client.models import (
 from ..cache.base import CacheBackend
 from ..cache.generations import Generations
 from ..engines.base import Engine, EnginePrompt, Generation, Sampling
-from ..errors import ServiceError
+from ..errors import ConfigurationError, ServiceError
 from ..metrics import Metrics
 from ..settings import Settings
 from .admission import Admission
@@ -78,19 +78,20 @@ class Judge:
         self._labels: LabelSet = TextLabels()
 
     def configure(self, profile: ModelProfile, model_identity: str) -> None:
-        """Set up prompts and labels once the engine (and so its tokenizer) is loaded.
+        """Set up prompts and labels once the engine is loaded, in the prompt format it declares.
 
-        With a tokenizer, prompts are PandaLM's exact token ids, checked against the context, and
-        labels are token ids; without one, the engine gets text and labels are matched by text.
+        In `token_ids`, prompts are PandaLM's exact token ids (the engine's tokenizer), checked against the
+        context, and labels are token ids; in `text`, the engine gets text and labels are matched by text.
         """
         self.profile = profile
         self.generations.model_identity = model_identity
         self.generations.template_version = TEMPLATE_VERSION
-        tokenizer = self.engine.tokenizer
-        if tokenizer is None:
+        if self.engine.prompt_format == "text":
             self._prompts, self._labels = TextPrompts(), TextLabels()
             return
-        encoder = PromptEncoder(tokenizer, self.settings.bos_token)
+        if self.engine.tokenizer is None:
+            raise ConfigurationError("an engine that takes token ids must provide its tokenizer")
+        encoder = PromptEncoder(self.engine.tokenizer, self.settings.bos_token)
         context_length = self.engine.context_length or self.settings.max_model_len
         self._prompts, self._labels = TokenPrompts(encoder, context_length), token_labels(encoder)
 
