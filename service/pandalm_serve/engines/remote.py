@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from typing import Any
 
 import aiohttp
 import orjson
 
+from pandalm_client import RetryPolicy
 from pandalm_client.models import Preset, PromptFormat
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
@@ -31,9 +31,9 @@ from .tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_BACKOFF_BASE_S = 0.5
-_BACKOFF_CAP_S = 10.0
+# What vLLM and the routers in front of it answer when overloaded or briefly down: every 5xx of theirs is
+# transient (a replica restarting, a router without a healthy replica). The policy is the client's own.
+UPSTREAM_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A health probe must answer quickly, whatever the remote server does.
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
 # How vLLM names a token with `return_tokens_as_token_ids`.
@@ -54,6 +54,7 @@ class RemoteEngine:
     def __init__(self, settings: Settings) -> None:
         assert settings.remote_url is not None
         self._settings = settings
+        self._retry = RetryPolicy(max_retries=settings.remote_max_retries, retry_statuses=UPSTREAM_RETRY_STATUSES)
         self.base_url = _base_url(settings.remote_url)
         self.model_name = settings.remote_model or settings.model or ""
         self.context_length: int | None = None
@@ -113,17 +114,17 @@ class RemoteEngine:
     async def _models(self) -> list[dict[str, Any]]:
         """The server's model list, or [] when it has none (not every compatible server lists models)."""
         assert self._session is not None
-        for attempt in range(self._settings.remote_max_retries + 1):
+        for attempt in range(self._retry.max_retries + 1):
             try:
                 async with self._session.get(f"{self.base_url}/v1/models") as response:
                     if response.status == 200:
                         data = (await response.json()).get("data")
                         return data if isinstance(data, list) else []
-                    if response.status not in _RETRY_STATUSES:
+                    if not self._retry.retries(response.status):
                         return []
             except (TimeoutError, aiohttp.ClientError) as exc:
                 logger.warning("remote server not answering yet (%s)", type(exc).__name__)
-            await asyncio.sleep(_backoff(attempt))
+            await asyncio.sleep(self._retry.delay(attempt))
         raise EngineError("the remote server does not answer", code="remote_unavailable")
 
     async def stop(self) -> None:
@@ -164,7 +165,7 @@ class RemoteEngine:
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> Any:
         assert self._session is not None
-        retries = self._settings.remote_max_retries
+        retries = self._retry.max_retries
         headers = {"X-Request-Id": request_id, "Content-Type": "application/json"}
         if affinity:
             headers[AFFINITY_HEADER] = affinity
@@ -172,7 +173,7 @@ class RemoteEngine:
         payload = orjson.dumps(body)
         for attempt in range(retries + 1):
             last_attempt = attempt == retries
-            retry_after: float | None = None
+            retry_after: str | None = None
             try:
                 async with self._session.post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
                     if response.status == 200:
@@ -185,15 +186,15 @@ class RemoteEngine:
                             ) from exc
                     # The server's error text can quote the prompt: it is read, never repeated.
                     text = (await response.text())[:2000]
-                    if response.status not in _RETRY_STATUSES:
+                    if not self._retry.retries(response.status):
                         raise _rejected(response.status, text)
                     problem = f"HTTP {response.status}"
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    retry_after = response.headers.get("Retry-After")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = type(exc).__name__
             if last_attempt:
                 break
-            delay = retry_after if retry_after is not None else _backoff(attempt)
+            delay = self._retry.delay(attempt, retry_after)
             logger.warning("remote %s failed (%s); retry %d/%d in %.1fs", path, problem, attempt + 1, retries, delay)
             await asyncio.sleep(delay)
         raise EngineError(
@@ -263,18 +264,6 @@ def _error_type(text: str) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return kind if isinstance(kind, str) and len(kind) <= 64 and kind.replace("_", "").isalnum() else None
-
-
-def _backoff(attempt: int) -> float:
-    # Full jitter, so retries from many concurrent items do not arrive together.
-    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(float(value), 30.0) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _base_url(url: str) -> str:
