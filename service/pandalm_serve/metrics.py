@@ -140,6 +140,13 @@ class Metrics:
         """The judge's metrics, then the process-wide registry's (vLLM's engine metrics among them)."""
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
+    def observe_error(self, code: str, latency_s: float) -> None:
+        """A pair that was not judged, by its error's code."""
+        self.judgements.labels(outcome="error").inc()
+        self.judge_latency.observe(latency_s)
+        if code == "prompt_too_long":
+            self.prompts_too_long.inc()
+
     def observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
         self.judgements.labels(outcome=result.outcome).inc()
         if result.latency_ms is not None:

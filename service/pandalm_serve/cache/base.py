@@ -57,7 +57,7 @@ def generation_key(model_identity: str, template_version: str, prompt: EnginePro
     content = {
         "model": model_identity,
         "template": template_version,
-        # How a stored generation is written (cache/generations.py): 2 names tokens as FirstLogprobs does, so
+        # How a stored generation is written (cache/engine.py): 2 names tokens as FirstLogprobs does, so
         # entries written before are never read as these.
         "codec": 2,
         "prompt": prompt.token_ids if prompt.token_ids is not None else prompt.text,

@@ -34,6 +34,9 @@ class Sampling:
     # prompts), or of the `top_logprobs` most likely tokens, by their text (text prompts).
     logprob_token_ids: tuple[int, ...] | None = None
     top_logprobs: int | None = None
+    # Whether the generation may be given again from the verdict cache (cache/engine.py): the caller's choice,
+    # not a decoding setting, so never part of the cache's key.
+    cache: bool = True
 
 
 # Log-probabilities at the first generated position, by token, named as the engine's `prompt_format` names
@@ -55,26 +58,53 @@ class Generation:
     completion_tokens: int | None
     # None when no log-probabilities were asked for, or the engine returned none.
     first_logprobs: FirstLogprobs | None = None
+    # Given again from the verdict cache rather than generated (cache/engine.py).
+    cached: bool = False
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """An engine only generates text; the judge builds prompts and parses outputs."""
+    """An engine only generates text; the judge builds prompts and parses outputs.
 
-    name: str  # "vllm", "remote", ...
-    model_name: str
-    # Context length in tokens, when the engine knows it.
-    context_length: int | None
-    # How the engine takes prompts and names tokens, settled once it has started: `token_ids` (the judge builds
-    # PandaLM's token ids with `tokenizer`) or `text` (the engine's server tokenizes).
-    prompt_format: PromptFormat
-    # The Hugging Face tokenizer the judge builds token-id prompts with, in the `token_ids` format.
-    tokenizer: Any | None
-    # Where `tokenizer` came from (a folder or hub name), for /info.
-    tokenizer_source: str | None
-    presets: frozenset[Preset]
-    # vLLM engines judging in this process (vLLM's data parallelism); None when the engine is elsewhere.
-    data_parallel_size: int | None
+    Its members are read-only here, so that an engine around an engine (cache/engine.py) can pass them on.
+    """
+
+    @property
+    def name(self) -> str:
+        """`vllm`, `remote`, ..."""
+        ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def context_length(self) -> int | None:
+        """Context length in tokens, when the engine knows it."""
+        ...
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        """How the engine takes prompts and names tokens, settled once it has started: `token_ids` (the judge
+        builds PandaLM's token ids with `tokenizer`) or `text` (the engine's server tokenizes)."""
+        ...
+
+    @property
+    def tokenizer(self) -> Any | None:
+        """The Hugging Face tokenizer the judge builds token-id prompts with, in the `token_ids` format."""
+        ...
+
+    @property
+    def tokenizer_source(self) -> str | None:
+        """Where `tokenizer` came from (a folder or hub name), for /info."""
+        ...
+
+    @property
+    def presets(self) -> frozenset[Preset]: ...
+
+    @property
+    def data_parallel_size(self) -> int | None:
+        """vLLM engines judging in this process (vLLM's data parallelism); None when the engine is elsewhere."""
+        ...
 
     @property
     def dead(self) -> bool:

@@ -161,20 +161,13 @@ class VLLMEngine:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
-        label_ids = list(sampling.logprob_token_ids) if sampling.logprob_token_ids else None
+        kwargs = vllm_sampling_params(sampling)
+        regex = kwargs.pop("structured_outputs", None)
         params = SamplingParams(
-            temperature=0.0,
-            repetition_penalty=sampling.repetition_penalty,
-            max_tokens=sampling.max_new_tokens,
-            ignore_eos=sampling.ignore_eos,
-            stop=list(sampling.stop) or None,
+            **kwargs,
             output_kind=RequestOutputKind.FINAL_ONLY,
-            structured_outputs=StructuredOutputsParams(regex=sampling.output_regex) if sampling.output_regex else None,
-            # The log-probabilities of exactly these tokens (after the repetition penalty and the other
-            # processors: logprobs_mode="processed_logprobs"), at every generated position. `logprobs`
-            # stays unset: with it, Model Runner V2 would also rank the whole vocabulary. The flat
-            # format spares the garbage collector.
-            logprob_token_ids=label_ids,
+            structured_outputs=StructuredOutputsParams(**regex) if regex else None,
+            # The flat format of the log-probabilities spares the garbage collector.
             flat_logprobs=True,
         )
         final = None
@@ -198,6 +191,27 @@ class VLLMEngine:
         if final is None:
             raise EngineError("vLLM beam search returned no output")
         return final
+
+
+def vllm_sampling_params(sampling: Sampling) -> dict[str, Any]:
+    """A greedy generation's vLLM `SamplingParams`, as keyword arguments: the engine's, and what Ray Data's vLLM
+    stage takes as `sampling_params` (the batch job). Beam search takes its own (`BeamSearchParams`)."""
+    params: dict[str, Any] = {
+        "temperature": 0.0,
+        "repetition_penalty": sampling.repetition_penalty,
+        "max_tokens": sampling.max_new_tokens,
+        "stop": list(sampling.stop),
+    }
+    if sampling.ignore_eos:
+        params["ignore_eos"] = True
+    if sampling.output_regex is not None:
+        params["structured_outputs"] = {"regex": sampling.output_regex}
+    if sampling.logprob_token_ids:
+        # The log-probabilities of exactly these tokens (after the repetition penalty and the other processors:
+        # logprobs_mode="processed_logprobs"), at every generated position. `logprobs` stays unset: with it,
+        # Model Runner V2 would also rank the whole vocabulary.
+        params["logprob_token_ids"] = list(sampling.logprob_token_ids)
+    return params
 
 
 def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:

@@ -1,5 +1,6 @@
-"""Generations, each made once: identical ones in flight together share one engine call, and finished ones
-are remembered by the cache backend, keyed by everything that decides them (cache/base.py).
+"""The verdict cache, as an engine around the engine: each generation made once. Identical ones in flight together
+share one engine call, and finished ones are remembered by the cache backend, keyed by everything that decides
+them (cache/base.py).
 
 Every decoding preset is deterministic (greedy or beam search, no sampling), so a generation can be
 given again. Only generations are stored, never errors. A backend that fails is skipped, with a warning
@@ -9,14 +10,18 @@ given again. Only generations are stored, never errors. A backend that fails is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
-from ..engines.base import EnginePrompt, Generation, Sampling
+from pandalm_client.models import Preset, PromptFormat
+
+from ..engines.base import Engine, EnginePrompt, Generation, Sampling
 from ..metrics import Metrics
-from .base import CacheBackend, CacheUnavailable, dumps, generation_key, loads
+from .base import CacheBackend, CacheUnavailable, dumps, generation_key, loads, model_identity
 
 logger = logging.getLogger(__name__)
 
@@ -29,38 +34,101 @@ class _Flight:
     waiters: int = 0
 
 
-class Generations:
-    def __init__(self, backend: CacheBackend | None, metrics: Metrics) -> None:
+class CachedEngine:
+    """An engine around an engine: each generation made once, and given again from the cache backend.
+
+    The judge sees one engine; what is cached, shared or generated is decided here alone.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        backend: CacheBackend | None,
+        metrics: Metrics,
+        *,
+        revision: str | None,
+        template_version: str,
+    ) -> None:
+        self.engine = engine
         self.backend = backend
         self.metrics = metrics
-        self.model_identity = ""
-        self.template_version = ""
+        self._revision = revision
+        self._template_version = template_version
+        self._model_identity = ""
         self._in_flight: dict[tuple[object, Sampling], _Flight] = {}
         self._warned = -_WARN_EVERY_S
 
-    async def generate(
-        self,
-        prompt: EnginePrompt,
-        sampling: Sampling,
-        produce: Callable[[], Awaitable[Generation]],
-        *,
-        use_cache: bool,
-    ) -> tuple[Generation, bool]:
-        """The generation for this prompt and sampling, and whether it came from the cache."""
+    # The wrapped engine's members, passed on.
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    @property
+    def context_length(self) -> int | None:
+        return self.engine.context_length
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        return self.engine.prompt_format
+
+    @property
+    def tokenizer(self) -> Any | None:
+        return self.engine.tokenizer
+
+    @property
+    def tokenizer_source(self) -> str | None:
+        return self.engine.tokenizer_source
+
+    @property
+    def presets(self) -> frozenset[Preset]:
+        return self.engine.presets
+
+    @property
+    def data_parallel_size(self) -> int | None:
+        return self.engine.data_parallel_size
+
+    @property
+    def dead(self) -> bool:
+        return self.engine.dead
+
+    async def start(self) -> None:
+        await self.engine.start()
+        # Known once the engine has resolved its model: what makes its verdicts comparable.
+        self._model_identity = model_identity(self.engine.name, self.engine.model_name, self._revision)
+
+    async def stop(self) -> None:
+        try:
+            await self.engine.stop()
+        finally:
+            if self.backend is not None:
+                await self.backend.close()
+
+    async def check_health(self) -> None:
+        await self.engine.check_health()
+
+    async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
+        """The generation for this prompt and sampling: remembered (`cached`), shared with an identical one in
+        flight, or the wrapped engine's."""
         # In flight, the exact prompt and sampling are the key (cheap to hash, no collision); in the store,
-        # a stable digest of them.
-        identity = (prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), sampling)
+        # a stable digest of them. Callers that skip the cache still share a generation in flight.
+        decoding = dataclasses.replace(sampling, cache=True)
+        identity = (prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), decoding)
         flight = self._in_flight.get(identity)
         if flight is None:
             key = ""
-            if use_cache and self.backend is not None:
-                key = generation_key(self.model_identity, self.template_version, prompt, sampling)
+            if sampling.cache and self.backend is not None:
+                key = generation_key(self._model_identity, self._template_version, prompt, decoding)
                 cached = await self._lookup(key)
                 if cached is not None:
-                    return cached, True
+                    return dataclasses.replace(cached, cached=True)
                 flight = self._in_flight.get(identity)  # another caller may have started it meanwhile
             if flight is None:
-                flight = _Flight(asyncio.create_task(self._produce(key, produce, store=bool(key))))
+                produced = self.engine.generate(prompt, decoding, request_id)
+                flight = _Flight(asyncio.create_task(self._produce(key, produced)))
                 self._in_flight[identity] = flight
                 flight.task.add_done_callback(lambda _: self._in_flight.pop(identity, None))
             else:
@@ -69,7 +137,7 @@ class Generations:
             self.metrics.deduplicated.inc()
         flight.waiters += 1
         try:
-            return await asyncio.shield(flight.task), False
+            return await asyncio.shield(flight.task)
         finally:
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done():
@@ -84,13 +152,9 @@ class Generations:
             self._failed(exc)
             raise
 
-    async def close(self) -> None:
-        if self.backend is not None:
-            await self.backend.close()
-
-    async def _produce(self, key: str, produce: Callable[[], Awaitable[Generation]], *, store: bool) -> Generation:
-        generation = await produce()
-        if store and self.backend is not None:
+    async def _produce(self, key: str, produced: Awaitable[Generation]) -> Generation:
+        generation = await produced
+        if key and self.backend is not None:
             try:
                 await self.backend.put(key, dumps(_encode(generation)))
             except CacheUnavailable as exc:
