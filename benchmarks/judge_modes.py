@@ -1,6 +1,6 @@
 """What verdict-only mode and swap cost: the same batch judged in `full` and `verdict` mode, with and without swap.
 
-    .venv/bin/python benchmarks/judge_modes.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/judge_modes.py --testset data/pandalm/testset-v1.json
 
 Starts `pandalm-serve` (by default vLLM with the demo judge on the CPU; pass `-- --model DIR` for a
 real one), sends the same pairs as one /batch in each of the four configurations, alternating over

@@ -1,6 +1,6 @@
 """Pairs judged per second by the real service: one /batch, concurrent /compare calls, and one at a time.
 
-    .venv/bin/python benchmarks/judge_throughput.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/judge_throughput.py --testset data/pandalm/testset-v1.json
 
 Starts `pandalm-serve` (by default vLLM with the demo judge on the CPU; pass `-- --model DIR` for a
 real one), judges the same pairs in each way, alternating over several rounds so machine noise hits

@@ -1,6 +1,6 @@
 """What the label probabilities cost on vLLM, requested on the generation or from a one-token probe.
 
-    .venv/bin/python benchmarks/label_logprobs.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/label_logprobs.py --testset data/pandalm/testset-v1.json
 
 Judges the same pairs on the demo judge with vLLM's AsyncLLM directly, three ways, alternating over
 rounds: no log-probabilities; the label tokens' log-probabilities requested by id on the generation

@@ -1,6 +1,6 @@
 """Where the time goes: py-spy over the service's whole process tree while it judges the test set as one /batch.
 
-    .venv/bin/python benchmarks/profile_service.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/profile_service.py --testset data/pandalm/testset-v1.json
     .venv/bin/python benchmarks/profile_service.py --testset ... --replay pandalm-7b-testset-v1.json
 
 By default the service runs vLLM in process on the demo judge's weights without its output constraint, with

@@ -1,7 +1,7 @@
 """What the remote engine adds in front of a server that answers at once: the test set's /batch through the
 service, against a plain aiohttp client sending the same prompts straight to that server, 64 at a time.
 
-    .venv/bin/python benchmarks/remote_overhead.py --testset ../shared/data/pandalm/testset-v1.json \\
+    .venv/bin/python benchmarks/remote_overhead.py --testset data/pandalm/testset-v1.json \\
         --outputs pandalm-7b-testset-v1.json
 
 The server is the replay server (PandaLM-7B's recorded outputs, keyed by prompt text), so the remote engine

@@ -1,6 +1,6 @@
 """How vLLM's router spreads PandaLM's test set over two replicas, policy by policy, and what it does to affinity.
 
-    .venv/bin/python benchmarks/router_balance.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/router_balance.py --testset data/pandalm/testset-v1.json
     .venv/bin/python benchmarks/router_balance.py --testset ... --workers replay --policies round_robin consistent_hash
 
 For each policy: two workers, `vllm-router` over them, and `pandalm-serve --engine remote` pointed at the

@@ -1,6 +1,6 @@
 """What the service itself costs: the real HTTP stack in front of an engine that answers at once.
 
-    .venv/bin/python benchmarks/service_overhead.py --testset ../shared/data/pandalm/testset-v1.json
+    .venv/bin/python benchmarks/service_overhead.py --testset data/pandalm/testset-v1.json
 
 Starts the service (uvicorn, one process, as deployed) with the tests' fake engine (it returns PandaLM's
 output with label log-probabilities, at once), then measures, alternating over rounds: items per second through

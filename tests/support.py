@@ -82,3 +82,11 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def api_operations(app: FastAPI) -> dict[str, set[str]]:
+    """Each documented path of the app and its methods, read from its OpenAPI document.
+
+    The document, not `app.routes`: FastAPI 0.165 wraps included routers in objects without a `path`.
+    """
+    return {path: {method.upper() for method in ops} for path, ops in app.openapi()["paths"].items()}

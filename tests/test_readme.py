@@ -11,6 +11,7 @@ from pandalm_serve.app import create_app
 from pandalm_serve.errors import ERRORS
 from pandalm_serve.settings import CLIENT_VARIABLES, Settings
 from tests.fakes import FakeEngine
+from tests.support import api_operations
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -22,12 +23,9 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_endpoint_is_documented() -> None:
-    app = create_app(Settings(), engine=FakeEngine())
-    for route in app.routes:
-        path, methods = route.path, getattr(route, "methods", None) or set()  # type: ignore[attr-defined]
-        if path.startswith(("/docs", "/redoc", "/openapi")):
-            continue
+    for path, methods in api_operations(create_app(Settings(), engine=FakeEngine())).items():
         assert any(f"`{method} {path}`" in README for method in methods), path
+    assert "`GET /`" in README  # the page, outside the OpenAPI document
 
 
 def test_quickstart_commands_exist_and_ci_runs_the_test_command() -> None:
@@ -47,3 +45,15 @@ def test_every_warning_code_is_documented() -> None:
     warnings = README.split("**Warnings.**")[1].split("**Errors.**")[0]
     for code in typing.get_args(WarningCode):
         assert f"`{code}`" in warnings, code
+
+
+def test_the_exit_code_table_is_the_commands() -> None:
+    from pandalm_client.cli import _errors
+
+    table = README.split("**Exit codes.**")[1].split("\n\n")[1]
+    rows = [int(code) for code in re.findall(r"^\| (\d) \| ", table, re.M)]
+    assert rows == sorted(value for name, value in vars(_errors).items() if name.startswith("EXIT_"))
+    # Each error the command line turns into 2 is in the table's row for 2.
+    usage = table.splitlines()[4]
+    for cause in ("401/403", "422", "http(s)", "--allow-demo", "prompt_too_long"):
+        assert cause in usage, cause

@@ -51,17 +51,25 @@ def majority_vote(*votes: int) -> int:
 
 
 def load_testset(path: Path) -> list[TestItem]:
-    return [
-        TestItem(
-            idx=int(raw["idx"]),
-            instruction=as_text(raw["instruction"]),
-            input=as_text(raw.get("input", "")),
-            response1=as_text(raw["response1"]),
-            response2=as_text(raw["response2"]),
-            gold=majority_vote(raw["annotator1"], raw["annotator2"], raw["annotator3"]),
-        )
-        for raw in json.loads(path.read_text())
-    ]
+    """The items of a file shaped like testset-v1.json; a malformed item is a ValueError naming its position."""
+    items = []
+    for position, raw in enumerate(json.loads(path.read_text())):
+        try:
+            items.append(
+                TestItem(
+                    idx=int(raw["idx"]),
+                    instruction=as_text(raw["instruction"]),
+                    input=as_text(raw.get("input", "")),
+                    response1=as_text(raw["response1"]),
+                    response2=as_text(raw["response2"]),
+                    gold=majority_vote(raw["annotator1"], raw["annotator2"], raw["annotator3"]),
+                )
+            )
+        except KeyError as exc:
+            raise ValueError(f"item {position} (from 0) has no field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"item {position} (from 0) is malformed: {exc}") from exc
+    return items
 
 
 def pandalm_label(result: Any) -> int:

@@ -15,6 +15,7 @@ from . import __version__
 from .api import admin, health, judging, ui
 from .api.body import BodyLimit
 from .api.context import RequestContext
+from .api.docs import install_docs
 from .api.errors import install_error_handlers
 from .auth import ApiKeys
 from .engines.base import Engine
@@ -54,6 +55,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version=__version__,
         description="Compare two responses to an instruction with the PandaLM judge, on your own hardware.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: served without a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.openapi = lambda: _openapi_with_limits(app, settings, services.engine)  # type: ignore[method-assign]
@@ -61,6 +64,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(judging.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    install_docs(app)
     if settings.ui:
         app.include_router(ui.router)
 

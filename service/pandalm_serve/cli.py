@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from pydantic import ValidationError
 
+from .dependencies import missing_dependency
 from .logs import configure_logging
 from .settings import Settings
 
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
             for e in exc.errors()
         )
         sys.exit(f"pandalm-serve: invalid settings:\n{problems}")
+    missing = missing_dependency(settings)
+    if missing is not None:
+        sys.exit(f"pandalm-serve: {missing}")
     configure_logging(settings)
     from .app import create_app
 

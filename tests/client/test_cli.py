@@ -13,35 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-import pandalm_client.cli as cli
-from pandalm_client import PandaLMClient, RetryPolicy
-from tests.client.fake_service import FakeService
-
-FAST = RetryPolicy(max_retries=2, initial_backoff_s=0.001, max_backoff_s=0.01)
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def service() -> FakeService:
-    return FakeService()
-
-
-@pytest.fixture
-def pandalm(service: FakeService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `pandalm ARGS` in process against the scripted service; returns (exit code, stdout, stderr)."""
-
-    def connect(url: str, *, api_key: str | None = None) -> PandaLMClient:
-        return PandaLMClient(url, api_key=api_key, transport=service.transport(), retry=FAST)
-
-    monkeypatch.setattr(cli, "PandaLMClient", connect)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main(list(args))
-        captured = capsys.readouterr()
-        return int(exit_info.value.code or 0), captured.out, captured.err
-
-    return run
+from tests.client.fake_service import FakeService, Run
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -198,7 +170,7 @@ def test_eval_reports_agreement_with_the_human_labels(tmp_path: Path, pandalm: R
     assert "Cohen's kappa" in out
     testset.write_text('[{"idx": 1}]')
     code, _, err = pandalm("eval", str(testset))
-    assert code == 2 and "not a test set" in err
+    assert code == 2 and "not a test set" in err and "item 0 (from 0) has no field 'instruction'" in err
 
 
 def test_eval_scores_a_results_file_without_calling_the_service(

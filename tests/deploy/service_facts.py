@@ -9,10 +9,11 @@ from typing import Any
 from pandalm_serve.app import create_app
 from pandalm_serve.settings import Settings
 from tests.fakes import FakeEngine
+from tests.support import api_operations
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = set(Settings.model_fields)
-ROUTES = {route.path for route in create_app(Settings(), engine=FakeEngine()).routes}  # type: ignore[attr-defined]
+ROUTES = set(api_operations(create_app(Settings(), engine=FakeEngine())))
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 

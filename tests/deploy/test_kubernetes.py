@@ -196,3 +196,26 @@ def test_the_prometheus_rule_is_the_rule_file() -> None:
         "copy the rule file into monitoring.yaml: sed -n '/^groups:/,$p' deploy/prometheus/rules/pandalm.yml"
         " | sed 's/^./  &/'"
     )
+
+
+@pytest.mark.parametrize(
+    ("manifest", "deployment"),
+    [
+        (KUBERNETES / "pandalm.yaml", "pandalm"),
+        (ROOT / "deploy" / "scale-out" / "kubernetes" / "judge.yaml", "pandalm-judge"),
+    ],
+)
+def test_kubernetes_judges_read_their_api_keys_from_a_mounted_secret(manifest: Path, deployment: str) -> None:
+    (spec,) = [
+        d["spec"]["template"]["spec"]
+        for d in yaml.safe_load_all(manifest.read_text())
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == deployment
+    ]
+    (container,) = spec["containers"]
+    keys_file = Path({e["name"]: e.get("value") for e in container["env"]}["PANDALM_API_KEYS_FILE"])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(keys_file.parent)]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]["secretName"]
+    # The file is the Secret's key of that name, as the manifest's comment creates it.
+    assert f"kubectl create secret generic {secret} --from-file={keys_file.name}=" in manifest.read_text()

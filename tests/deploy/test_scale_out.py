@@ -239,10 +239,11 @@ def test_compose_and_kubernetes_run_the_same_router_and_judge_settings() -> None
         return sorted(a for a in args if re.match(r"--(policy|disable-retries|cb-|health-|request-timeout)", a))
 
     assert policy_flags(SERVICES["router"]["command"]) == policy_flags(container("pandalm-router")["args"])
-    # The same but where each names its own network: the address to listen on, the router's.
-    own = {"PANDALM_HOST", "PANDALM_PORT", "PANDALM_REMOTE_URL"}
+    # The same but where each names its own network or mount: the address to listen on, the router's, the keys.
+    own = {"PANDALM_HOST", "PANDALM_PORT", "PANDALM_REMOTE_URL", "PANDALM_API_KEYS_FILE"}
     compose_env = {k: v for k, v in env_of(SERVICES["pandalm"]).items() if k not in own}
     assert compose_env.items() <= env_of(container("pandalm-judge")).items()
+    assert "PANDALM_API_KEYS_FILE" in env_of(container("pandalm-judge"))
     vllm_args = container("pandalm-vllm")["args"]
     assert all(SERVICES[name]["command"] == vllm_args for name in VLLM_SERVICES)
 

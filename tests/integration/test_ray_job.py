@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::Depre
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
 
 
-TESTSET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pandalm" / "testset-v1.json"
+TESTSET = Path(__file__).resolve().parents[2] / "data" / "pandalm" / "testset-v1.json"
 
 
 def raw_items(sample_ids: list[int]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""What every subcommand shares: the exit codes, and the judging options as flags."""
+"""What every subcommand shares: the judging options as flags (exit codes: _errors.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from .._client import PandaLMClient
 from ..models import JudgeOptions
-
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-EXIT_INCONCLUSIVE = 3
-EXIT_INFRASTRUCTURE = 4
+from ._args import positive_int
 
 Command = Callable[[argparse.Namespace, PandaLMClient], int]
 
@@ -31,7 +26,7 @@ def add_option_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = (
         if kinds == [bool]:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=field.description)
         elif kinds == [int]:
-            group.add_argument(flag, type=int, default=None, help=field.description)
+            group.add_argument(flag, type=positive_int, default=None, help=field.description)
         else:
             choices = list(get_args(kinds[0]))
             group.add_argument(flag, choices=choices, default=None, help=field.description)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._judged import Judged
+
+if TYPE_CHECKING:
+    from ..models import CompareResult
 
 _HEADLINES = {
     "pass": "PASS: the candidate is at least as good as the baseline",
@@ -14,6 +17,10 @@ _HEADLINES = {
     "judge_failure": "JUDGE FAILURE: too many items without a verdict to decide",
 }
 _WORST_LOSSES = 10
+# The judge's labels as the gate reads them: the candidate is response 1, the baseline response 2.
+_SIDES = {"response1": "candidate", "response2": "baseline", "tie": "tie"}
+_POSITIONS = "In the judge's reasons, response 1 is the candidate and response 2 the baseline"
+_DEMO = "**Demo judge.** The service serves the random-weight demo judge: these verdicts are noise."
 
 
 def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
@@ -24,6 +31,7 @@ def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
         f"Candidate `{report['candidate']}` against baseline `{report['baseline']}`, judged by "
         f"`{report['judge']['model']}` ({report['judge']['template_version']}) in both orders.",
         "",
+        *([_DEMO, ""] if report["judge"].get("demo") else []),
         "| | |",
         "| --- | --- |",
         f"| prompts scored | {s['n']} of {report['prompts']} ({report['unparsed_or_failed']} without a verdict) |",
@@ -43,6 +51,7 @@ def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
     )
     if losses:
         lines += ["", f"### Worst losses ({min(len(losses), _WORST_LOSSES)} of {len(losses)})", ""]
+        lines += [f"{_POSITIONS}.", ""]
         lines += ["| id | P(baseline better) | the judge's reason |", "| --- | --- | --- |"]
         for j in losses[:_WORST_LOSSES]:
             p = f"{j.result.probabilities.response2:.2f}" if j.result.probabilities else "n/a"
@@ -51,18 +60,35 @@ def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
 
 
 def junit_xml(report: dict[str, Any], judged: list[Judged]) -> str:
-    """One test case per prompt (a loss fails, no verdict is an error), and one for the gate's decision."""
+    """One test case per prompt (a loss fails, no verdict is an error), and one for the gate's decision.
+
+    Each prompt's case carries its verdict, the judge's reason and both orders' verdicts, as properties
+    and as text (the failure's, or system-out), so that a CI page shows why a prompt lost.
+    """
     suite = ET.Element("testsuite", name="pandalm-gate")
+    suite_properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("outcome", report["outcome"]),
+        ("judge.model", report["judge"]["model"]),
+        ("judge.demo", str(bool(report["judge"].get("demo"))).lower()),
+    ):
+        ET.SubElement(suite_properties, "property", name=name, value=str(value))
     failures = errors = 0
     for j in judged:
         case = ET.SubElement(suite, "testcase", classname="pandalm.gate.prompt", name=j.id)
+        properties = ET.SubElement(case, "properties")
+        for name, value in _case_properties(j.result):
+            ET.SubElement(properties, "property", name=name, value=value)
+        text = _case_text(j.result)
         if j.score is None:
             errors += 1
-            detail = j.result.error.message if j.result.error else (j.result.raw or "")
-            ET.SubElement(case, "error", message=f"no verdict ({j.result.status})").text = detail
+            ET.SubElement(case, "error", message=f"no verdict ({j.result.status})").text = text
         elif j.score == 0.0:
             failures += 1
-            ET.SubElement(case, "failure", message="the baseline is better").text = j.result.reason or ""
+            message = f"the baseline is better: {_cell(j.result.reason or 'no reason given')}"
+            ET.SubElement(case, "failure", message=message).text = text
+        else:
+            ET.SubElement(case, "system-out").text = text
     decision = ET.SubElement(suite, "testcase", classname="pandalm.gate", name="decision")
     outcome = report["outcome"]
     if outcome == "judge_failure":
@@ -71,10 +97,35 @@ def junit_xml(report: dict[str, Any], judged: list[Judged]) -> str:
     elif outcome != "pass":
         failures += 1
         ET.SubElement(decision, "failure", message=_HEADLINES[outcome])
+    ET.SubElement(decision, "system-out").text = report["markdown"]
     suite.set("tests", str(len(judged) + 1))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _case_properties(result: CompareResult) -> list[tuple[str, str]]:
+    verdict = _SIDES[result.verdict] if result.status == "ok" and result.verdict else result.status
+    properties = [("verdict", verdict), ("reason", result.reason or "")]
+    for order in result.orders or []:
+        properties.append((f"order.{order.order}", _SIDES[order.verdict] if order.verdict else order.status))
+    if result.error is not None:
+        properties.append(("error", result.error.code))
+    return properties
+
+
+def _case_text(result: CompareResult) -> str:
+    """The prompt's judgement in a few lines: what CI shows under the test case."""
+    lines = [f"{name}: {value}" for name, value in _case_properties(result) if name != "reason"]
+    if result.consistent is False:
+        lines.append("the two orders disagreed: counted as a tie")
+    if result.reason:
+        lines.append(f"reason ({_POSITIONS.lower()}): {result.reason}")
+    if result.error is not None:
+        lines.append(f"error: {result.error.message}")
+    elif result.status == "unparsed" and result.raw:
+        lines.append(f"the judge's output: {result.raw}")
+    return "\n".join(lines)
 
 
 def _cell(text: str, limit: int = 200) -> str:

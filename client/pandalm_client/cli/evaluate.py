@@ -17,13 +17,20 @@ from typing import Any
 from .._client import PandaLMClient
 from ..models import CompareResult
 from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
-from ._common import EXIT_OK, add_option_flags, options_of
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_OK
 from ._io import InputError, ProgressBar, read_jsonl
+from ._judge import judge_info
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("eval", help="agreement with human labels", description=__doc__)
-    parser.add_argument("testset", type=Path, help="a file shaped like PandaLM's testset-v1.json")
+    parser.add_argument(
+        "testset",
+        type=Path,
+        help="PandaLM's published human-labelled test set (testset-v1.json: data/pandalm/ in the pandalm-serve "
+        "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
     parser.add_argument(
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     if args.from_results is not None:
         results = results_for(items, args.from_results)
     else:
+        judge_info(client)
         progress = ProgressBar(f"judging {len(items)} items")
         results = list(client.batch([item.request() for item in items], progress=progress, **options_of(args)))
         progress.close()

@@ -7,29 +7,26 @@ The gate passes when the one-sided Wilson lower bound of the mean score is at le
 fails when the upper bound is below it, and is inconclusive otherwise: then more prompts are needed
 (`--plan` says how many, before judging anything).
 
-Exit codes: 0 pass, 1 fail, 2 usage or input error, 3 inconclusive, 4 judge or infrastructure failure.
+Exit codes: 0 pass, 1 fail, 2 usage, configuration or input error (a demo judge without
+--allow-demo too), 3 inconclusive, 4 judge or infrastructure failure (CI may retry 4).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
 from ..stats import GateStats, gate_stats, pairs_needed
-from ._common import (
-    EXIT_FAIL,
-    EXIT_INCONCLUSIVE,
-    EXIT_INFRASTRUCTURE,
-    EXIT_OK,
-    EXIT_USAGE,
-    add_option_flags,
-    options_of,
-)
+from ._args import bounded_float
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, UsageError, item_errors
 from ._io import ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
+from ._judge import judge_info
 from ._judged import Judged
 from ._log import JudgementLog, judge_identity
 from ._report import junit_xml, markdown_summary
@@ -43,13 +40,31 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline model's outputs (JSONL)")
     parser.add_argument("--candidate", type=Path, required=True, help="the candidate model's outputs (JSONL)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="one-sided confidence of the bounds")
-    parser.add_argument("--margin", type=float, default=0.05, help="pass when the lower bound >= 0.5 - margin")
+    parser.add_argument(
+        "--confidence",
+        type=bounded_float(0.5, 1, high_open=True),
+        default=0.95,
+        help="one-sided confidence of the bounds",
+    )
+    parser.add_argument(
+        "--margin",
+        type=bounded_float(-0.5, 0.5, low_open=True, high_open=True),
+        default=0.05,
+        help="pass when the lower bound >= 0.5 - margin",
+    )
     parser.add_argument(
         "--inconclusive", choices=("pass", "fail"), help="fold an inconclusive outcome into pass or fail"
     )
     parser.add_argument(
-        "--max-error-rate", type=float, default=0.02, help="most unparsed or failed items before exit 4"
+        "--max-error-rate",
+        type=bounded_float(0, 1),
+        default=0.02,
+        help="most unparsed or failed items before exit 4",
+    )
+    parser.add_argument(
+        "--allow-demo",
+        action="store_true",
+        help="judge even with the random-weight demo judge (its verdicts are noise: for trying the gate out)",
     )
     parser.add_argument("--plan", action="store_true", help="print how many prompts a decision needs, then stop")
     parser.add_argument("--out", type=Path, default=Path("pandalm-gate"), help="report.json, summary.md, junit.xml")
@@ -72,18 +87,29 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         if ids:
             print(f"skipped {len(ids)} id(s) only in {path}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.plan:
-        print(plan(len(shared), args.confidence, args.margin))
+        try:
+            print(plan(len(shared), args.confidence, args.margin))
+        except ValueError as exc:  # a margin the plan cannot work with (0 or less): the flags' fault
+            raise UsageError(f"--plan: {exc}") from None
         return EXIT_OK
     if not shared:
         print(f"pandalm: no id is in both {args.baseline} and {args.candidate}")
         return EXIT_USAGE
 
-    info = client.info()
+    info = judge_info(client)
+    if info.demo and not args.allow_demo:
+        raise UsageError(
+            "refusing to gate on the demo judge: its verdicts are random. Point --url at a service running "
+            "PandaLM, or pass --allow-demo to try the gate out"
+        )
     options = {**options_of(args, skip=("swap",)), "swap": True}
     judged = judge(client, JudgementLog(args.log, judge_identity(info)), shared, candidate, baseline, options)
     scores = [j.score for j in judged if j.score is not None]
     stats = gate_stats(scores, confidence=args.confidence, margin=args.margin)
     failed = [j for j in judged if j.score is None]
+    shown = item_errors([(f"{args.candidate}:{j.candidate.line} (id {j.id})", j.result) for j in failed])
+    if shown:
+        print(f"pandalm: {shown}", file=sys.stderr)
     error_rate = len(failed) / len(judged)
     outcome = decide(stats, error_rate, args.max_error_rate, args.inconclusive)
     report = build_report(args, info.model_dump(mode="json"), judged, stats, error_rate, outcome, options)
@@ -153,7 +179,9 @@ def build_report(
         "outcome": outcome,
         "baseline": str(args.baseline),
         "candidate": str(args.candidate),
-        "judge": {k: info[k] for k in ("model", "template_version", "prompt_format", "decoding", "service_version")},
+        "judge": {
+            k: info[k] for k in ("model", "demo", "template_version", "prompt_format", "decoding", "service_version")
+        },
         "options": options,
         "confidence": args.confidence,
         "margin": args.margin,

@@ -15,16 +15,21 @@ from typing import Any
 
 from .._client import PandaLMClient
 from ..ranking import Ranking, rank_models, win_rate_matrix
-from ._common import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._args import bounded_float, positive_int
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE
 from ._io import InputError, ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
+from ._judge import judge_info
 from ._log import JudgementLog, judge_identity
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("rank", help="rank models by pairwise judgements", description=__doc__)
     parser.add_argument("outputs", type=Path, nargs="+", help="one JSONL file of outputs per model (two or more)")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
-    parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the intervals")
+    parser.add_argument(
+        "--confidence", type=bounded_float(0, 1, low_open=True, high_open=True), default=0.95, help="of the intervals"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--heatmap", type=Path, help="save the win-rate matrix as a PNG (needs matplotlib)")
     parser.add_argument("--json", type=Path, help="also write the ranking and the matrix as JSON")
@@ -42,7 +47,7 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     if len(models) != len(args.outputs):
         raise InputError("two files have the same name: name each model's file after the model")
     options = {**options_of(args, skip=("swap",)), "swap": True}
-    log = JudgementLog(args.log, judge_identity(client.info()))
+    log = JudgementLog(args.log, judge_identity(judge_info(client)))
     outcomes: list[tuple[str, str, float]] = []
     failed = 0
     for a, b in itertools.combinations(models, 2):

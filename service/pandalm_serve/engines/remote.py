@@ -96,14 +96,15 @@ class RemoteEngine:
         try:
             revision = None if s.tokenizer else s.revision  # the revision is the model's
             self.tokenizer = await asyncio.to_thread(load_tokenizer, source, revision)
-        except ConfigurationError:
+        except ConfigurationError as exc:
             if s.tokenizer or s.remote_prompt_format == "token_ids":
                 raise
             logger.warning(
-                "no tokenizer for %r: sending prompts as TEXT, so the BOS token and the context checks are the "
-                "remote server's, not PandaLM's. Pass --tokenizer (PandaLM's folder or hub name) for exact "
+                "no tokenizer for %r (%s): sending prompts as TEXT, so the BOS token and the context checks are "
+                "the remote server's, not PandaLM's. Pass --tokenizer (PandaLM's folder or hub name) for exact "
                 "token ids.",
                 source,
+                exc,
             )
             return
         self.tokenizer_source = source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..dependencies import REMOTE_EXTRA_HINT
 from ..errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -15,7 +16,10 @@ def load_tokenizer(source: str, revision: str | None = None) -> Any:
 
     A hub name is looked up in the local cache first, then downloaded.
     """
-    from transformers import AutoTokenizer
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:  # a thin front-end installed without the `remote` extra
+        raise ConfigurationError(f"transformers is not installed: {REMOTE_EXTRA_HINT}") from exc
 
     try:
         return AutoTokenizer.from_pretrained(source, revision=revision, local_files_only=True)

@@ -36,7 +36,7 @@ from ..settings import PANDALM_7B
 from .processes import ServerFailed, ServerProcess, free_port, service_command
 
 Outcome = Literal["pass", "fail", "skip"]
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "pandalm"
+DATA = Path(__file__).resolve().parents[3] / "data" / "pandalm"
 PAIRS = [
     {"instruction": "Give the capital of France.", "response1": "Paris.", "response2": "Lyon."},
     {"instruction": "Add 2 and 2.", "response1": "5", "response2": "4"},
