@@ -21,9 +21,9 @@ from pandalm_client.models import CompareResult
 from pandalm_client.testset import VERDICT_LABELS, Agreement, load_testset
 from pandalm_client.testset import TestItem as Item
 from pandalm_serve.demo import ensure_demo_model
+from pandalm_serve.engines.tokenizer import load_tokenizer
 from pandalm_serve.jobs.pairs import STATE_COLUMN, JobOptions, OrderState, prepare
 from pandalm_serve.judge.tokens import PromptEncoder, fit_prompt
-from pandalm_serve.model import load_tokenizer
 from tests.support import assert_probabilities_follow
 
 # Ray Data warns about its own deprecated settings when it copies its context.
