@@ -8,11 +8,26 @@ request id or anything a client sent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from pandalm_client.models import CompareResult
 
-from .engines.base import Generation
+
+class Generated(Protocol):
+    """What the metrics read of one generation (an engine's `Generation`)."""
+
+    @property
+    def finish_reason(self) -> str: ...
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+
+    @property
+    def completion_tokens(self) -> int | None: ...
+
 
 # The HTTP layer answers in milliseconds when the engine is idle; a large /batch takes minutes.
 _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -125,7 +140,14 @@ class Metrics:
         """The judge's metrics, then the process-wide registry's (vLLM's engine metrics among them)."""
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
-    def observe_result(self, result: CompareResult, generations: list[Generation]) -> None:
+    def observe_error(self, code: str, latency_s: float) -> None:
+        """A pair that was not judged, by its error's code."""
+        self.judgements.labels(outcome="error").inc()
+        self.judge_latency.observe(latency_s)
+        if code == "prompt_too_long":
+            self.prompts_too_long.inc()
+
+    def observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
         self.judgements.labels(outcome=result.outcome).inc()
         if result.latency_ms is not None:
             self.judge_latency.observe(result.latency_ms / 1000)

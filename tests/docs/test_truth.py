@@ -4,6 +4,7 @@ settings, the endpoints, the error, warning and exit-code tables, the metric nam
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import json
 import re
@@ -160,13 +161,26 @@ def test_the_exit_code_table_is_the_commands() -> None:
         assert cause in usage, cause
 
 
+def python_names() -> set[str]:
+    """Every function, class and variable name the packages define (`pandalm_scorer` is one, not a metric)."""
+    names: set[str] = set()
+    for package in ("service/pandalm_serve", "client/pandalm_client"):
+        for module in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(module.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    names.add(node.name)
+                elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+    return names
+
+
 def test_every_metric_named_is_the_services_and_each_is_on_the_metrics_page() -> None:
     series = set(judge_labels())
     histograms = {s.removesuffix("_bucket") for s in series if s.endswith("_bucket")}
     metrics_page = page("operations/metrics.md")
     for name in series - {s for s in series if s.endswith(("_bucket", "_sum", "_count"))} | histograms:
         assert f"`{name}`" in metrics_page, name
-    not_metrics = {"pandalm_serve", "pandalm_client", "pandalm_test"}
+    not_metrics = {"pandalm_serve", "pandalm_client", "pandalm_test"} | python_names()
     for name, text in every_page().items():
         named = set(re.findall(r"\bpandalm_[a-z_]+[a-z]\b", text)) - not_metrics
         assert named <= series | histograms, (name, named - series - histograms)

@@ -16,24 +16,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from typing import Any
 
 import aiohttp
 import orjson
 
-from pandalm_client.models import Preset
+from pandalm_client import RetryPolicy
+from pandalm_client.models import Preset, PromptFormat
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
-from ..model import load_tokenizer
 from ..settings import PANDALM_7B, Settings
-from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
+from .tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_BACKOFF_BASE_S = 0.5
-_BACKOFF_CAP_S = 10.0
+# What vLLM and the routers in front of it answer when overloaded or briefly down: every 5xx of theirs is
+# transient (a replica restarting, a router without a healthy replica). The policy is the client's own.
+UPSTREAM_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A health probe must answer quickly, whatever the remote server does.
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
 # How vLLM names a token with `return_tokens_as_token_ids`.
@@ -54,11 +54,13 @@ class RemoteEngine:
     def __init__(self, settings: Settings) -> None:
         assert settings.remote_url is not None
         self._settings = settings
+        self._retry = RetryPolicy(max_retries=settings.remote_max_retries, retry_statuses=UPSTREAM_RETRY_STATUSES)
         self.base_url = _base_url(settings.remote_url)
         self.model_name = settings.remote_model or settings.model or ""
         self.context_length: int | None = None
         self.tokenizer: Any | None = None
         self.tokenizer_source: str | None = None
+        self.prompt_format: PromptFormat = "text"  # token ids once PandaLM's tokenizer loads (start)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -82,7 +84,7 @@ class RemoteEngine:
             "remote engine: %s at %s, prompts as %s",
             self.model_name,
             self.base_url,
-            "token ids" if self.tokenizer is not None else "text",
+            self.prompt_format,
         )
 
     async def _load_tokenizer(self) -> None:
@@ -106,23 +108,24 @@ class RemoteEngine:
             )
             return
         self.tokenizer_source = source
+        self.prompt_format = "token_ids"
         if self.context_length is None:
             self.context_length = s.max_model_len
 
     async def _models(self) -> list[dict[str, Any]]:
         """The server's model list, or [] when it has none (not every compatible server lists models)."""
         assert self._session is not None
-        for attempt in range(self._settings.remote_max_retries + 1):
+        for attempt in range(self._retry.max_retries + 1):
             try:
                 async with self._session.get(f"{self.base_url}/v1/models") as response:
                     if response.status == 200:
                         data = (await response.json()).get("data")
                         return data if isinstance(data, list) else []
-                    if response.status not in _RETRY_STATUSES:
+                    if not self._retry.retries(response.status):
                         return []
             except (TimeoutError, aiohttp.ClientError) as exc:
                 logger.warning("remote server not answering yet (%s)", type(exc).__name__)
-            await asyncio.sleep(_backoff(attempt))
+            await asyncio.sleep(self._retry.delay(attempt))
         raise EngineError("the remote server does not answer", code="remote_unavailable")
 
     async def stop(self) -> None:
@@ -158,12 +161,12 @@ class RemoteEngine:
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            first_logprobs=_first_logprobs(choice.get("logprobs")) if asked else None,
+            first_logprobs=_first_logprobs(choice.get("logprobs"), self.prompt_format) if asked else None,
         )
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> Any:
         assert self._session is not None
-        retries = self._settings.remote_max_retries
+        retries = self._retry.max_retries
         headers = {"X-Request-Id": request_id, "Content-Type": "application/json"}
         if affinity:
             headers[AFFINITY_HEADER] = affinity
@@ -171,7 +174,7 @@ class RemoteEngine:
         payload = orjson.dumps(body)
         for attempt in range(retries + 1):
             last_attempt = attempt == retries
-            retry_after: float | None = None
+            retry_after: str | None = None
             try:
                 async with self._session.post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
                     if response.status == 200:
@@ -184,15 +187,15 @@ class RemoteEngine:
                             ) from exc
                     # The server's error text can quote the prompt: it is read, never repeated.
                     text = (await response.text())[:2000]
-                    if response.status not in _RETRY_STATUSES:
+                    if not self._retry.retries(response.status):
                         raise _rejected(response.status, text)
                     problem = f"HTTP {response.status}"
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    retry_after = response.headers.get("Retry-After")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = type(exc).__name__
             if last_attempt:
                 break
-            delay = retry_after if retry_after is not None else _backoff(attempt)
+            delay = self._retry.delay(attempt, retry_after)
             logger.warning("remote %s failed (%s); retry %d/%d in %.1fs", path, problem, attempt + 1, retries, delay)
             await asyncio.sleep(delay)
         raise EngineError(
@@ -224,17 +227,20 @@ def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> di
     return body
 
 
-def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
-    """The first position's log-probabilities of a completion, by token id (`token_id:N`) or by text."""
+def _first_logprobs(logprobs: Any, prompt_format: PromptFormat) -> FirstLogprobs | None:
+    """The first position's log-probabilities of a completion: by token id (which vLLM writes `token_id:N`) in
+    the `token_ids` format, by text in `text`. A server that ignored the ask for ids gives none."""
     try:
         top = logprobs["top_logprobs"][0]
     except (KeyError, IndexError, TypeError):
         return None
     if not isinstance(top, dict):
         return None
-    if top and all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
-        return {int(k.removeprefix(_TOKEN_ID_PREFIX)): float(v) for k, v in top.items()}
-    return {str(k): float(v) for k, v in top.items()}
+    if prompt_format == "text":
+        return {str(k): float(v) for k, v in top.items()}
+    if not all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
+        return None
+    return {token_key(int(k.removeprefix(_TOKEN_ID_PREFIX))): float(v) for k, v in top.items()}
 
 
 def _rejected(status: int, text: str) -> Exception:
@@ -259,18 +265,6 @@ def _error_type(text: str) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return kind if isinstance(kind, str) and len(kind) <= 64 and kind.replace("_", "").isalnum() else None
-
-
-def _backoff(attempt: int) -> float:
-    # Full jitter, so retries from many concurrent items do not arrive together.
-    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(float(value), 30.0) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _base_url(url: str) -> str:
