@@ -128,6 +128,13 @@ class Settings(BaseSettings):
 
     # --- limits
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body, in bytes.")
+    max_header_bytes: int = Field(
+        32 * 2**10, ge=1024, description="Largest request head (request line and headers), in bytes; past it, 431."
+    )
+    max_header_fields: int = Field(100, ge=8, description="Most header fields in one request; past them, 431.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Most time a request's head may take to arrive; then the connection is closed."
+    )
     max_field_chars: int = Field(
         100_000, ge=1, description="Most characters in an instruction, input or response (before truncation)."
     )
