@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -81,3 +84,24 @@ def api_operations(app: FastAPI) -> dict[str, set[str]]:
     The document, not `app.routes`: FastAPI 0.165 wraps included routers in objects without a `path`.
     """
     return {path: {method.upper() for method in ops} for path, ops in app.openapi()["paths"].items()}
+
+
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+@contextlib.contextmanager
+def holding_write_lock(path: Path) -> Iterator[None]:
+    """Another process holds the SQLite file's write lock (as a second service's long write would) meanwhile."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_WRITE_LOCK, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

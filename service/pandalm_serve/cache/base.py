@@ -29,6 +29,28 @@ class CacheUnavailable(Exception):
     """The cache's store does not answer (Redis down, the file unwritable)."""
 
 
+class UnusableCache:
+    """A configured store that could not be opened: every call fails, so that each lookup is a miss counted
+    as a cache error, and `DELETE /cache` answers `cache_unavailable` rather than "nothing to clear"."""
+
+    name = "unusable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def get(self, key: str) -> bytes | None:
+        raise CacheUnavailable(self.reason)
+
+    async def put(self, key: str, value: bytes) -> None:
+        raise CacheUnavailable(self.reason)
+
+    async def clear(self) -> int:
+        raise CacheUnavailable(self.reason)
+
+    async def close(self) -> None:
+        return None
+
+
 def generation_key(model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling) -> str:
     """Everything that decides one order's generation, hashed: the judge, the template, the exact prompt
     (its token ids, so the BOS token and truncation are in it, or its text where the server tokenizes) and
