@@ -27,6 +27,7 @@ ErrorCode = Literal[
     "payload_too_large",
     "unsupported_media_type",
     "unauthorized",
+    "forbidden",
     "not_found",
     "method_not_allowed",
     "overloaded",

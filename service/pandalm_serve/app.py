@@ -66,7 +66,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.include_router(ui.router)
 
     keys = ApiKeys(settings.api_keys_file) if settings.api_keys_file is not None else None
-    app.add_middleware(RequestContext, metrics=services.metrics, keys=keys, protect_metrics=settings.protect_metrics)
+    app.add_middleware(
+        RequestContext,
+        metrics=services.metrics,
+        keys=keys,
+        protect_metrics=settings.protect_metrics,
+        key_label=settings.metrics_key_label,
+    )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
     return app
 

@@ -24,6 +24,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     "payload_too_large": ErrorSpec(413, "The body is larger than `max_body_bytes`."),
     "unsupported_media_type": ErrorSpec(415, "The body is not sent as `Content-Type: application/json`."),
     "unauthorized": ErrorSpec(401, "No API key, or not a valid one: send `Authorization: Bearer <key>`."),
+    "forbidden": ErrorSpec(403, "The API key is valid but may not do this: `DELETE /cache` needs an admin key."),
     "not_found": ErrorSpec(404, "No such path."),
     "method_not_allowed": ErrorSpec(405, "The path exists, with another method (see the `Allow` header)."),
     "overloaded": ErrorSpec(429, "Too much work is waiting; retry after `Retry-After` seconds."),

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         "changes. With it, every endpoint but /healthz and /readyz needs `Authorization: Bearer <key>`.",
     )
     protect_metrics: bool = Field(False, description="With API keys, require one for /metrics too.")
+    metrics_key_label: Literal["name", "hashed", "dropped"] = Field(
+        "name",
+        description="What labels a key in /metrics: its `name`, a `hashed` pseudonym of the key (stable, not "
+        "the name), or nothing (`dropped`).",
+    )
     ui: bool = Field(True, description="Serve the playground page at /.")
 
     # --- engine and model
@@ -119,6 +124,11 @@ class Settings(BaseSettings):
         description="Where verdicts are remembered: a SQLite file (one host, several processes), Redis (several "
         "replicas), memory (this process only), or off.",
     )
+    cache_scope: Literal["shared", "per-key"] = Field(
+        "shared",
+        description="`shared`: every key is given the generations any key produced (one team); `per-key`: a key "
+        "is given only its own, so that no key learns from a quick answer what another sent (needs API keys).",
+    )
     cache_path: Path | None = Field(None, description="The SQLite file; default: cache_dir/verdicts.sqlite.")
     cache_max_entries: int = Field(
         1_000_000, ge=1, description="Generations kept in SQLite or memory, least recently used out first."
@@ -174,6 +184,8 @@ class Settings(BaseSettings):
             raise ValueError("engine 'remote' needs --remote-url (PANDALM_REMOTE_URL)")
         if self.cache_backend == "redis" and not self.redis_url:
             raise ValueError("cache_backend 'redis' needs --redis-url (PANDALM_REDIS_URL)")
+        if self.cache_scope == "per-key" and self.api_keys_file is None:
+            raise ValueError("cache_scope 'per-key' needs API keys (--api-keys-file): without them all are one caller")
         if self.engine == "remote" and self.preset == "beam":
             raise ValueError("the remote engine has no beam search: use --preset greedy, or --engine vllm")
         if self.bos_token == "":

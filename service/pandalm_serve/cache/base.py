@@ -51,11 +51,14 @@ class UnusableCache:
         return None
 
 
-def generation_key(model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling) -> str:
+def generation_key(
+    model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling, *, scope: str = ""
+) -> str:
     """Everything that decides one order's generation, hashed: the judge, the template, the exact prompt
     (its token ids, so the BOS token and truncation are in it, or its text where the server tokenizes) and
-    every decoding setting. Nothing a client chose (an id) is in it."""
-    content = {
+    every decoding setting. Nothing a client chose (an id) is in it; `scope`, when given (the caller's key
+    under the per-key cache scope), keeps the generation to whoever produced it."""
+    content: dict[str, object] = {
         "model": model_identity,
         "template": template_version,
         "prompt": prompt.token_ids if prompt.token_ids is not None else prompt.text,
@@ -71,6 +74,8 @@ def generation_key(model_identity: str, template_version: str, prompt: EnginePro
             "top_logprobs": sampling.top_logprobs,
         },
     }
+    if scope:  # absent, not empty, in the shared scope: the keys of existing caches stay valid
+        content["scope"] = scope
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

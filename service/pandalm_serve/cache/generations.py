@@ -2,8 +2,10 @@
 are remembered by the cache backend, keyed by everything that decides them (cache/base.py).
 
 Every decoding preset is deterministic (greedy or beam search, no sampling), so a generation can be
-given again. Only generations are stored, never errors. A backend that fails is skipped, with a warning
-(at most once a minute) and `pandalm_cache_errors_total`: judging goes on without it.
+given again. Only generations are stored, never errors. With `per_key`, the caller's key name is part of
+both keys, in flight and stored: a key is never given, nor answered sooner thanks to, another key's work.
+A backend that fails is skipped, with a warning (at most once a minute) and `pandalm_cache_errors_total`:
+judging goes on without it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ..auth import current_caller
 from ..engines.base import EnginePrompt, Generation, Sampling
 from ..metrics import Metrics
 from .base import CacheBackend, CacheUnavailable, dumps, generation_key, loads
@@ -30,12 +33,13 @@ class _Flight:
 
 
 class Generations:
-    def __init__(self, backend: CacheBackend | None, metrics: Metrics) -> None:
+    def __init__(self, backend: CacheBackend | None, metrics: Metrics, *, per_key: bool = False) -> None:
         self.backend = backend
         self.metrics = metrics
+        self.per_key = per_key
         self.model_identity = ""
         self.template_version = ""
-        self._in_flight: dict[tuple[object, Sampling], _Flight] = {}
+        self._in_flight: dict[tuple[str, object, Sampling], _Flight] = {}
         self._warned = -_WARN_EVERY_S
 
     async def generate(
@@ -49,12 +53,13 @@ class Generations:
         """The generation for this prompt and sampling, and whether it came from the cache."""
         # In flight, the exact prompt and sampling are the key (cheap to hash, no collision); in the store,
         # a stable digest of them.
-        identity = (prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), sampling)
+        scope = current_caller.get().name if self.per_key else ""
+        identity = (scope, prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), sampling)
         flight = self._in_flight.get(identity)
         if flight is None:
             key = ""
             if use_cache and self.backend is not None:
-                key = generation_key(self.model_identity, self.template_version, prompt, sampling)
+                key = generation_key(self.model_identity, self.template_version, prompt, sampling, scope=scope)
                 cached = await self._lookup(key)
                 if cached is not None:
                     return cached, True

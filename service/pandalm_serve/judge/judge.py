@@ -73,7 +73,7 @@ class Judge:
         self.profile = ModelProfile()
         self.admission = Admission(settings.max_items_in_flight, settings.max_items_waiting, metrics)
         self.deadlines = Deadlines(settings.item_timeout_s)
-        self.generations = Generations(cache, metrics)
+        self.generations = Generations(cache, metrics, per_key=settings.cache_scope == "per-key")
         self._prompts: PromptBuilder = TextPrompts()
         self._labels: LabelSet = TextLabels()
 
