@@ -6,10 +6,12 @@ import contextlib
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -105,3 +107,31 @@ def holding_write_lock(path: Path) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+
+
+class PeakMemory:
+    """How far a process's resident memory rose over a `with` block, sampled every 20 ms."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.baseline = self.peak = 0
+        self._done = threading.Event()
+        self._watcher = threading.Thread(target=self._watch)
+
+    def __enter__(self) -> PeakMemory:
+        self.baseline = self.peak = self.process.memory_info().rss
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._watcher.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.baseline
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)

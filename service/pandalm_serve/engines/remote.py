@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from pydantic import ValidationError
 
 from pandalm_client.models import Preset
 
@@ -28,6 +29,19 @@ from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, Promp
 from ..model import load_tokenizer
 from ..settings import PANDALM_7B, Settings
 from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .openai_response import (
+    ERROR_BODY_BYTES,
+    MODELS_BYTES,
+    TOKEN_ID_PREFIX,
+    CompletionLogprobs,
+    CompletionUsage,
+    ModelList,
+    completion_limit,
+    parse_completion,
+    read_limited,
+    read_prefix,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +50,7 @@ _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 10.0
 # A health probe must answer quickly, whatever the remote server does.
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
-# How vLLM names a token with `return_tokens_as_token_ids`.
-_TOKEN_ID_PREFIX = "token_id:"
+_RETRY_AFTER_CAP_S = 30.0
 # The session header vLLM's router reads before any other (`vllm-router --policy sticky_least_loaded` or
 # `consistent_hash`). Its value is the same for every prompt of one instruction and input, so that they reach
 # the replica holding their prefix in its cache; README "Scaling out" has the measurement. Others ignore it.
@@ -116,8 +129,7 @@ class RemoteEngine:
             try:
                 async with self._session.get(f"{self.base_url}/v1/models") as response:
                     if response.status == 200:
-                        data = (await response.json()).get("data")
-                        return data if isinstance(data, list) else []
+                        return _model_list(await read_limited(response, MODELS_BYTES))
                     if response.status not in _RETRY_STATUSES:
                         return []
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -135,7 +147,7 @@ class RemoteEngine:
             raise EngineError("the remote engine is not started", code="not_ready")
         try:
             async with self._session.get(f"{self.base_url}/v1/models", timeout=_HEALTH_TIMEOUT) as response:
-                await response.read()  # any answer at all means the server is up
+                await read_prefix(response, ERROR_BODY_BYTES)  # any answer at all means the server is up
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise EngineError("the remote server does not answer", code="remote_unavailable") from exc
 
@@ -143,25 +155,19 @@ class RemoteEngine:
         if self._session is None:
             raise EngineError("the remote engine is not started", code="not_ready")
         body = _completion_body(self.model_name, prompt, sampling)
-        data = await self._post("/v1/completions", body, request_id, prompt.affinity_key)
-        try:
-            choice = data["choices"][0]
-            text = choice["text"]
-            usage = data.get("usage") or {}
-        except (KeyError, IndexError, TypeError) as exc:
-            raise EngineError(
-                "the remote server's answer is not an OpenAI completion", code="remote_bad_response"
-            ) from exc
+        completion = parse_completion(await self._post("/v1/completions", body, request_id, prompt.affinity_key))
+        choice, usage = completion.choices[0], completion.usage or CompletionUsage()
         asked = sampling.logprob_token_ids is not None or sampling.top_logprobs is not None
         return Generation(
-            text=text,
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            first_logprobs=_first_logprobs(choice.get("logprobs")) if asked else None,
+            text=choice.text,
+            finish_reason="length" if choice.finish_reason == "length" else "stop",
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            first_logprobs=_first_logprobs(choice.logprobs) if asked else None,
         )
 
-    async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> Any:
+    async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> bytes:
+        """The body of the server's 200, read up to what `max_tokens` tokens can take, after the retries."""
         assert self._session is not None
         retries = self._settings.remote_max_retries
         headers = {"X-Request-Id": request_id, "Content-Type": "application/json"}
@@ -175,19 +181,13 @@ class RemoteEngine:
             try:
                 async with self._session.post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
                     if response.status == 200:
-                        raw = await response.read()
-                        try:
-                            return orjson.loads(raw)
-                        except orjson.JSONDecodeError as exc:
-                            raise EngineError(
-                                "the remote server's answer is not JSON", code="remote_bad_response"
-                            ) from exc
+                        return await read_limited(response, completion_limit(body["max_tokens"]))
                     # The server's error text can quote the prompt: it is read, never repeated.
-                    text = (await response.text())[:2000]
+                    text = (await read_prefix(response, ERROR_BODY_BYTES)).decode("utf-8", "replace")
                     if response.status not in _RETRY_STATUSES:
                         raise _rejected(response.status, text)
                     problem = f"HTTP {response.status}"
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"), _RETRY_AFTER_CAP_S)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = type(exc).__name__
             if last_attempt:
@@ -198,6 +198,14 @@ class RemoteEngine:
         raise EngineError(
             f"the remote server failed after {retries + 1} attempts: {problem}", code="remote_unavailable"
         )
+
+
+def _model_list(raw: bytes) -> list[dict[str, Any]]:
+    try:
+        return [model.model_dump() for model in ModelList.model_validate_json(raw).data]
+    except ValidationError:
+        logger.warning("the remote server's model list is not an OpenAI one: ignored")
+        return []
 
 
 def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> dict[str, Any]:
@@ -224,17 +232,14 @@ def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> di
     return body
 
 
-def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
+def _first_logprobs(logprobs: CompletionLogprobs | None) -> FirstLogprobs | None:
     """The first position's log-probabilities of a completion, by token id (`token_id:N`) or by text."""
-    try:
-        top = logprobs["top_logprobs"][0]
-    except (KeyError, IndexError, TypeError):
+    top = logprobs.top_logprobs[0] if logprobs is not None and logprobs.top_logprobs else None
+    if top is None:
         return None
-    if not isinstance(top, dict):
-        return None
-    if top and all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
-        return {int(k.removeprefix(_TOKEN_ID_PREFIX)): float(v) for k, v in top.items()}
-    return {str(k): float(v) for k, v in top.items()}
+    if top and all(k.startswith(TOKEN_ID_PREFIX) for k in top):
+        return {int(k.removeprefix(TOKEN_ID_PREFIX)): v for k, v in top.items()}
+    return dict(top)
 
 
 def _rejected(status: int, text: str) -> Exception:
@@ -264,13 +269,6 @@ def _error_type(text: str) -> str | None:
 def _backoff(attempt: int) -> float:
     # Full jitter, so retries from many concurrent items do not arrive together.
     return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(float(value), 30.0) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _base_url(url: str) -> str:
