@@ -159,6 +159,8 @@ class FakeOpenAIServer:
         self.top_logprobs: dict[str, float] | None = None
         # Seconds to wait before answering a prompt (by its text), to play a slow or hung server.
         self.delay: Callable[[str], float] = lambda prompt: 0.0
+        # The weights behind the served name, as vLLM reports them (`root`).
+        self.model_root = "/weights/judge-v1"
         # The Retry-After header of scripted failures.
         self.retry_after = "0"
         # A name of MALFORMED_ANSWERS to answer with instead of a completion, for prompts `malformed` selects.
@@ -186,7 +188,7 @@ class FakeOpenAIServer:
             await self._runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"data": [{"id": "served-judge", "max_model_len": 2048}]})
+        return web.json_response({"data": [{"id": "served-judge", "root": self.model_root, "max_model_len": 2048}]})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -90,11 +90,14 @@ def load_tokenizer(source: str, revision: str | None = None) -> Any:
         raise ConfigurationError(f"cannot load a tokenizer from {source!r}: {type(exc).__name__}: {exc}") from exc
 
 
-def model_identity(engine: str, model: str, revision: str | None) -> str:
+def model_identity(engine: str, model: str, revision: str | None, served: str = "", namespace: str = "") -> str:
     """What makes one model's verdicts comparable: its engine, name and revision, and for a local folder a
     fingerprint of its files (names and sizes, and the small files' contents), so new weights under the
-    same path do not reuse old verdicts."""
+    same path do not reuse old verdicts. `served` is what a remote server says of the model behind the name
+    (its weights' path, its context), `namespace` the operator's own name for the cache's share; each is
+    part of the identity only when given, so that existing caches keep their keys."""
     identity = f"{engine}|{model}|{revision or ''}"
+    identity += "".join(f"|{name}={value}" for name, value in (("served", served), ("ns", namespace)) if value)
     folder = Path(model)
     if folder.is_dir():
         digest = hashlib.sha256()

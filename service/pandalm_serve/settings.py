@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         description="`shared`: every key is given the generations any key produced (one team); `per-key`: a key "
         "is given only its own, so that no key learns from a quick answer what another sent (needs API keys).",
     )
+    cache_namespace: str = Field(
+        "",
+        max_length=200,
+        description="A name of this service's share of a cache (a SQLite file or Redis) other services use too: "
+        "services with different namespaces never give each other's generations.",
+    )
     cache_path: Path | None = Field(None, description="The SQLite file; default: cache_dir/verdicts.sqlite.")
     cache_max_entries: int = Field(
         1_000_000, ge=1, description="Generations kept in SQLite or memory, least recently used out first."

@@ -42,7 +42,11 @@ class Services:
         try:
             await self.engine.start()
             engine = self.engine
-            identity = model_identity(engine.name, engine.model_name, self.settings.revision)
+            # Only a remote engine knows more of its model than its name (what its server reports).
+            served = str(getattr(engine, "served_identity", ""))
+            identity = model_identity(
+                engine.name, engine.model_name, self.settings.revision, served, self.settings.cache_namespace
+            )
             self.judge.configure(profile_of(engine.model_name, engine.tokenizer_source), identity)
         except Exception:
             # Reported by /healthz and /readyz (and so restarted by an orchestrator); the details, which

@@ -72,6 +72,8 @@ class RemoteEngine:
         self.context_length: int | None = None
         self.tokenizer: Any | None = None
         self.tokenizer_source: str | None = None
+        # What the server reports of the model behind the name, for the cache's identity of the model.
+        self.served_identity = ""
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -90,6 +92,9 @@ class RemoteEngine:
         served = next((m for m in models if m.get("id") == self.model_name), None)
         if served is not None and isinstance(served.get("max_model_len"), int):
             self.context_length = served["max_model_len"]
+        if served is not None:
+            # Other weights restarted under the same name, or two servers serving one name, are told apart.
+            self.served_identity = f"root={served.get('root') or ''},max_model_len={served.get('max_model_len') or ''}"
         await self._load_tokenizer()
         logger.info(
             "remote engine: %s at %s, prompts as %s",
