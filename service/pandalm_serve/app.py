@@ -18,6 +18,7 @@ from .api.docs import install_docs
 from .api.errors import install_error_handlers
 from .auth import ApiKeys
 from .engines.base import Engine
+from .hosts import allowed_hosts
 from .settings import Settings
 from .state import Services
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         keys=keys,
         protect_metrics=settings.protect_metrics,
         key_label=settings.metrics_key_label,
+        hosts=allowed_hosts(settings),
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
     return app

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         description="A file of API keys, one `name key` (or `name sha256:<hex>`) a line, reloaded when it "
         "changes. With it, every endpoint but /healthz and /readyz needs `Authorization: Bearer <key>`.",
     )
+    allowed_hosts: str = Field(
+        "auto",
+        description="`Host` names answered to, comma-separated (ports aside), or `*` for any. `auto`: loopback "
+        "names only when listening on loopback without API keys (against DNS rebinding), else any.",
+    )
     protect_metrics: bool = Field(False, description="With API keys, require one for /metrics too.")
     metrics_key_label: Literal["name", "hashed", "dropped"] = Field(
         "name",

@@ -17,6 +17,7 @@ from typing import Literal
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import ANONYMOUS, ApiKeys, Caller, current_caller
+from ..hosts import host_name
 from ..logs import request_id
 from ..metrics import Metrics
 
@@ -37,12 +38,14 @@ class RequestContext:
         keys: ApiKeys | None,
         protect_metrics: bool,
         key_label: KeyLabel = "name",
+        hosts: frozenset[str] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.keys = keys
         self.protect_metrics = protect_metrics
         self.key_label = key_label
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,6 +71,9 @@ class RequestContext:
 
         caller_token = None
         try:
+            if self.hosts is not None and host_name(headers.get(b"host", b"").decode("latin-1")) not in self.hosts:
+                await _error(wrapped_send, 403, "forbidden", _OTHER_HOST)
+                return
             if self.keys is not None and self._protected(path):
                 found = self._authenticate(headers.get(b"authorization", b"").decode("latin-1"))
                 if found is None:
@@ -107,6 +113,7 @@ class RequestContext:
         return caller.pseudonym if self.key_label == "hashed" else "-"
 
 
+_OTHER_HOST = "this server does not answer to that Host name: reach it by a name in --allowed-hosts"
 _UNAUTHORIZED = "a valid API key is needed: send it as `Authorization: Bearer <key>`"
 
 
