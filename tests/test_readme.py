@@ -45,3 +45,15 @@ def test_every_warning_code_is_documented() -> None:
     warnings = README.split("**Warnings.**")[1].split("**Errors.**")[0]
     for code in typing.get_args(WarningCode):
         assert f"`{code}`" in warnings, code
+
+
+def test_the_exit_code_table_is_the_commands() -> None:
+    from pandalm_client.cli import _errors
+
+    table = README.split("**Exit codes.**")[1].split("\n\n")[1]
+    rows = [int(code) for code in re.findall(r"^\| (\d) \| ", table, re.M)]
+    assert rows == sorted(value for name, value in vars(_errors).items() if name.startswith("EXIT_"))
+    # Each error the command line turns into 2 is in the table's row for 2.
+    usage = table.splitlines()[4]
+    for cause in ("401/403", "422", "http(s)", "--allow-demo", "prompt_too_long"):
+        assert cause in usage, cause

@@ -51,17 +51,25 @@ def majority_vote(*votes: int) -> int:
 
 
 def load_testset(path: Path) -> list[TestItem]:
-    return [
-        TestItem(
-            idx=int(raw["idx"]),
-            instruction=as_text(raw["instruction"]),
-            input=as_text(raw.get("input", "")),
-            response1=as_text(raw["response1"]),
-            response2=as_text(raw["response2"]),
-            gold=majority_vote(raw["annotator1"], raw["annotator2"], raw["annotator3"]),
-        )
-        for raw in json.loads(path.read_text())
-    ]
+    """The items of a file shaped like testset-v1.json; a malformed item is a ValueError naming its position."""
+    items = []
+    for position, raw in enumerate(json.loads(path.read_text())):
+        try:
+            items.append(
+                TestItem(
+                    idx=int(raw["idx"]),
+                    instruction=as_text(raw["instruction"]),
+                    input=as_text(raw.get("input", "")),
+                    response1=as_text(raw["response1"]),
+                    response2=as_text(raw["response2"]),
+                    gold=majority_vote(raw["annotator1"], raw["annotator2"], raw["annotator3"]),
+                )
+            )
+        except KeyError as exc:
+            raise ValueError(f"item {position} (from 0) has no field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"item {position} (from 0) is malformed: {exc}") from exc
+    return items
 
 
 def pandalm_label(result: Any) -> int:
@@ -109,16 +117,20 @@ class Agreement:
         return tuple(sum(r[i] for r in rows) / len(LABELS) for i in range(3))  # type: ignore[return-value]
 
     @property
-    def kappa(self) -> float:
-        """Cohen's kappa of the judge against the gold labels; an item without a verdict disagrees."""
+    def kappa(self) -> float | None:
+        """Cohen's kappa of the judge against the gold labels; an item without a verdict disagrees.
+
+        None when undefined: no items, or chance agreement of 1 (judge and gold both give one label only),
+        where kappa is 0 / 0 rather than "no agreement beyond chance".
+        """
         total = self.total
         if not total:
-            return 0.0
+            return None
         expected = sum(
             (sum(self.confusion[label].values()) / total) * (sum(self.confusion[g][label] for g in LABELS) / total)
             for label in LABELS
         )
-        return (self.accuracy - expected) / (1 - expected) if expected < 1 else 0.0
+        return (self.accuracy - expected) / (1 - expected) if expected < 1 else None
 
     def report(self) -> dict[str, Any]:
         """Scores as fractions between 0 and 1, and the confusion matrix with its label order."""
@@ -131,7 +143,7 @@ class Agreement:
             "macro_precision": round(precision, 4),
             "macro_recall": round(recall, 4),
             "macro_f1": round(f1, 4),
-            "kappa": round(self.kappa, 4),
+            "kappa": None if (kappa := self.kappa) is None else round(kappa, 4),
             "confusion": {
                 "rows": "human majority vote: 0 (tie), 1, 2",
                 "columns": "judge's verdict: 0 (tie), 1, 2, none (unparsed or failed)",

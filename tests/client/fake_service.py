@@ -1,43 +1,45 @@
-"""A scripted PandaLM service behind httpx's MockTransport, for the client's unit tests."""
+"""A scripted PandaLM service behind httpx's MockTransport, for the client's unit tests, or over HTTP (`over_http`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
-from pandalm_client.models import CompareResult, Verdict
+from pandalm_client.models import CompareResult, DecodingInfo, InfoResponse, JudgeOptions, LimitsInfo, Verdict
 
-INFO: dict[str, Any] = {
-    "service_version": "0.1.0",
-    "engine": "fake",
-    "model": "fake-judge",
-    "demo": False,
-    "template_version": "pandalm-v1",
-    "prompt_format": "token_ids",
-    "tokenizer": "fake",
-    "bos_token": "</s>",
-    "data_parallel_size": None,
-    "decoding": {
-        "options": {
-            "preset": "greedy",
-            "max_new_tokens": 512,
-            "truncate": False,
-            "mode": "full",
-            "swap": False,
-            "neutralize_headers": False,
-        },
-        "repetition_penalty": 1.2,
-        "beam_width": 4,
-        "batch_invariant": False,
-    },
-    "limits": {"context_length": 2048, "max_new_tokens": 512, "max_batch_items": 1000},
-    "ready": True,
-}
+# Built through the wire schema, so that the fake's /info is one the real client accepts.
+INFO: dict[str, Any] = InfoResponse(
+    service_version="0.1.0",
+    engine="fake",
+    model="fake-judge",
+    demo=False,
+    template_version="pandalm-v1",
+    prompt_format="token_ids",
+    tokenizer="fake",
+    bos_token="</s>",
+    data_parallel_size=None,
+    decoding=DecodingInfo(
+        options=JudgeOptions(
+            preset="greedy", max_new_tokens=512, truncate=False, mode="full", swap=False, neutralize_headers=False
+        ),
+        repetition_penalty=1.2,
+        beam_width=4,
+        batch_invariant=False,
+    ),
+    limits=LimitsInfo(context_length=2048, max_new_tokens=512, max_batch_items=1000),
+    ready=True,
+).model_dump(mode="json")
+
+
+# `pandalm ARGS` run in process: (exit code, stdout, stderr).
+Run = Callable[..., tuple[int, str, str]]
 
 
 def prefer_longer(item: dict[str, Any], index: int | None) -> dict[str, Any]:
@@ -78,12 +80,16 @@ class FakeService:
         self.judge = judge
         self.requests: list[httpx.Request] = []
         self.bodies: list[Any] = []
-        # Each: an HTTP status, (status, headers), "cut" (the stream breaks after half the results) or an exception.
+        # Each: an HTTP status, (status, headers), a whole response, "cut" (the stream breaks after half the
+        # results) or an exception.
         self.failures: list[Any] = []
         self.in_flight = 0
         self.most_in_flight = 0
         self.delay_s = 0.0
         self.max_batch_items = 1000
+        self.demo = False
+        self.connections: list[tuple[str, str | None]] = []  # (URL, API key) of each client the CLI made
+        self.api_key: str | None = None  # when set, a request without this bearer token is answered 401
         self._lock = threading.Lock()
 
     def transport(self) -> httpx.MockTransport:
@@ -107,14 +113,18 @@ class FakeService:
     def _answer(self, request: httpx.Request, body: Any, failure: Any) -> httpx.Response:
         if isinstance(failure, Exception):
             raise failure
+        if isinstance(failure, httpx.Response):
+            return failure
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            error = {"code": "unauthorized", "message": "send Authorization: Bearer <key>", "details": None}
+            return httpx.Response(401, json={"error": error}, headers={"www-authenticate": "Bearer"})
         if isinstance(failure, int | tuple):
             status, headers = failure if isinstance(failure, tuple) else (failure, {})
             error = {"code": "not_ready" if status == 503 else "internal_error", "message": "scripted", "details": None}
             return httpx.Response(status, json={"error": error}, headers=headers)
         if request.url.path == "/info":
-            return httpx.Response(
-                200, json={**INFO, "limits": {**INFO["limits"], "max_batch_items": self.max_batch_items}}
-            )
+            limits = {**INFO["limits"], "max_batch_items": self.max_batch_items}
+            return httpx.Response(200, json={**INFO, "demo": self.demo, "limits": limits})
         if request.url.path == "/compare":
             return httpx.Response(200, json=self.judge(body, None))
         assert request.url.path == "/batch"
@@ -127,3 +137,45 @@ class FakeService:
             return httpx.Response(200, stream=CutStream(lines[: len(lines) // 2]))
         lines.append(json.dumps({"summary": {}}).encode() + b"\n")
         return httpx.Response(200, content=b"".join(lines), headers={"content-type": "application/x-ndjson"})
+
+
+@contextlib.contextmanager
+def over_http(service: FakeService) -> Iterator[str]:
+    """The scripted service on a real loopback port, for a command in another process; yields its URL.
+
+    A scripted exception (a connection error) drops the connection without an answer.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            request = httpx.Request(self.command, f"http://fake{self.path}", headers=dict(self.headers), content=body)
+            try:
+                response = service.handle(request)
+            except httpx.TransportError:
+                self.close_connection = True
+                return
+            self.send_response(response.status_code)
+            for name, value in response.headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(name, value)
+            self.send_header("connection", "close")  # the body ends when the connection does
+            self.end_headers()
+            with contextlib.suppress(httpx.ReadError):  # a "cut" stream: the connection drops mid-body
+                for chunk in response.iter_bytes():
+                    self.wfile.write(chunk)
+
+        do_GET = do_POST = forward
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the tests read the service's records, not an access log
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

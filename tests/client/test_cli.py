@@ -14,34 +14,9 @@ import httpx
 import pytest
 
 import pandalm_client.cli as cli
-from pandalm_client import PandaLMClient, RetryPolicy
-from tests.client.fake_service import FakeService
-
-FAST = RetryPolicy(max_retries=2, initial_backoff_s=0.001, max_backoff_s=0.01)
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def service() -> FakeService:
-    return FakeService()
-
-
-@pytest.fixture
-def pandalm(service: FakeService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `pandalm ARGS` in process against the scripted service; returns (exit code, stdout, stderr)."""
-
-    def connect(url: str, *, api_key: str | None = None) -> PandaLMClient:
-        return PandaLMClient(url, api_key=api_key, transport=service.transport(), retry=FAST)
-
-    monkeypatch.setattr(cli, "PandaLMClient", connect)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main(list(args))
-        captured = capsys.readouterr()
-        return int(exit_info.value.code or 0), captured.out, captured.err
-
-    return run
+from pandalm_client import PandaLMClient
+from tests.client.conftest import FAST
+from tests.client.fake_service import FakeService, Run, prefer_longer
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -69,8 +44,8 @@ def test_compare_prints_the_verdict_and_reason(pandalm: Run) -> None:
 
 
 def test_gate_passes_a_candidate_equal_to_its_baseline(tmp_path: Path, pandalm: Run, service: FakeService) -> None:
-    base = outputs(tmp_path / "base.jsonl", 40, lambda i: f"answer {i}")
-    cand = outputs(tmp_path / "cand.jsonl", 40, lambda i: f"answer {i}")
+    base = outputs(tmp_path / "base.jsonl", 60, lambda i: f"answer {i}")
+    cand = outputs(tmp_path / "cand.jsonl", 60, lambda i: f"answer {i}")
     code, out, _ = pandalm("gate", "--baseline", str(base), "--candidate", str(cand), "--out", str(tmp_path / "r"),
                            "--log", str(tmp_path / "log.jsonl"))  # fmt: skip
     assert code == 0, out
@@ -78,8 +53,47 @@ def test_gate_passes_a_candidate_equal_to_its_baseline(tmp_path: Path, pandalm: 
     assert all(b["options"]["swap"] is True for b in batches(service))
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["outcome"] == "pass"
-    assert report["statistics"]["ties"] == 40
+    assert report["statistics"]["ties"] == 60
     assert report["judge"]["model"] == "fake-judge"
+    assert report["mode"] == "fixed-n" and "Tango" in report["method"]
+    assert "choose n before looking" in report["method"]
+
+
+def test_gate_sequential_mode_says_so_and_allows_re_runs(tmp_path: Path, pandalm: Run, service: FakeService) -> None:
+    flags = ["--out", str(tmp_path / "r"), "--log", str(tmp_path / "log.jsonl"), "--sequential"]
+    few = [str(outputs(tmp_path / f"{name}.jsonl", 60, lambda i: f"answer {i}")) for name in ("base", "cand")]
+    code, out, _ = pandalm("gate", "--baseline", few[0], "--candidate", few[1], *flags)
+    assert code == 3 and "sequential" in out  # 60 ties are not yet enough for every look to be covered
+    more = [str(outputs(tmp_path / f"{name}.jsonl", 200, lambda i: f"answer {i}")) for name in ("base", "cand")]
+    code, out, _ = pandalm("gate", "--baseline", more[0], "--candidate", more[1], *flags)
+    assert code == 0, out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["mode"] == "sequential" and "Waudby-Smith" in report["method"]
+    assert report["prompts_needed_at_this_tie_rate"] is None
+
+
+def test_gate_refuses_a_judge_whose_orders_disagree_too_often(
+    tmp_path: Path, pandalm: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def undecided(item: dict[str, Any], index: int | None) -> dict[str, Any]:
+        # Every fifth prompt's orders disagree: scored as a tie, 20% inconsistent.
+        result = prefer_longer(item, index)
+        return {**result, "consistent": not item["id"].endswith(("0", "5"))}
+
+    monkeypatch.setattr(cli, "PandaLMClient", lambda url, api_key=None: PandaLMClient(
+        url, api_key=api_key, transport=FakeService(undecided).transport(), retry=FAST))  # fmt: skip
+    base = outputs(tmp_path / "base.jsonl", 100, lambda i: f"answer {i}")
+    cand = outputs(tmp_path / "cand.jsonl", 100, lambda i: f"answer {i}")
+    flags = ["--baseline", str(base), "--candidate", str(cand), "--out", str(tmp_path / "r"),
+             "--log", str(tmp_path / "log.jsonl")]  # fmt: skip
+    code, out, err = pandalm("gate", *flags)
+    assert code == 4 and "disagreed on 20.0% of the prompts" in err
+    assert "JUDGE INCONSISTENT" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["inconsistency_rate"] == 0.2 and report["max_inconsistent_rate"] == 0.1
+    assert pandalm("gate", *flags, "--max-inconsistent-rate", "0.25")[0] == 0
+    code, _, err = pandalm("gate", *flags, "--max-inconsistent-rate", "1.5")
+    assert code == 2 and "--max-inconsistent-rate must be in [0, 1)" in err
 
 
 def test_gate_fails_a_clearly_worse_candidate_and_reports_the_losses(
@@ -109,10 +123,15 @@ def test_gate_is_inconclusive_on_too_few_prompts_and_plan_says_so(
              "--log", str(tmp_path / "log.jsonl")]  # fmt: skip
     code, out, _ = pandalm("gate", *flags, "--plan")
     assert code == 0
-    assert "too few: expect inconclusive" in out
+    assert "too few: expect inconclusive" in out and "80% of the time" in out
+    code, out, _ = pandalm("gate", *flags, "--plan", "--power", "0.9")
+    assert "90% of the time" in out
     assert service.requests == []  # planned before judging anything
     code, out, _ = pandalm("gate", *flags)
     assert code == 3 and "INCONCLUSIVE" in out
+    # After a run, the plan also gives the figure at the tie rate that run observed (all ties here).
+    code, out, _ = pandalm("gate", *flags, "--plan")
+    assert "observed 100%:     42  too few" in out  # 42 ties alone pass
     assert pandalm("gate", *flags, "--inconclusive", "pass")[0] == 0
     assert pandalm("gate", *flags, "--inconclusive", "fail")[0] == 1
 
@@ -198,19 +217,23 @@ def test_eval_reports_agreement_with_the_human_labels(tmp_path: Path, pandalm: R
     assert "Cohen's kappa" in out
     testset.write_text('[{"idx": 1}]')
     code, _, err = pandalm("eval", str(testset))
-    assert code == 2 and "not a test set" in err
+    assert code == 2 and "not a test set" in err and "item 0 (from 0) has no field 'instruction'" in err
+
+
+def judged_testset(tmp_path: Path, pandalm: Run, data_dir: Path, count: int) -> tuple[Path, Path, dict[str, Any]]:
+    """The first `count` items of PandaLM's test set judged by the service: the set, the results, the report."""
+    testset = tmp_path / "testset.json"
+    testset.write_text(json.dumps(json.loads((data_dir / "testset-v1.json").read_text())[:count]))
+    judged = tmp_path / "judged.jsonl"
+    code, out, _ = pandalm("eval", str(testset), "--json", "--results", str(judged))
+    assert code == 0
+    return testset, judged, json.loads(out)
 
 
 def test_eval_scores_a_results_file_without_calling_the_service(
     tmp_path: Path, pandalm: Run, service: FakeService, pandalm_data_dir: Path
 ) -> None:
-    items = json.loads((pandalm_data_dir / "testset-v1.json").read_text())[:30]
-    testset = tmp_path / "testset.json"
-    testset.write_text(json.dumps(items))
-    judged = tmp_path / "judged.jsonl"
-    code, out, _ = pandalm("eval", str(testset), "--json", "--results", str(judged))
-    assert code == 0
-    served = json.loads(out)
+    testset, judged, served = judged_testset(tmp_path, pandalm, pandalm_data_dir, 30)
     service.bodies.clear()
     # Results carry the test set's idx as their id, in any order: matched by id, not position.
     lines = judged.read_text().splitlines()
@@ -228,6 +251,24 @@ def test_eval_scores_a_results_file_without_calling_the_service(
     assert code == 2 and "not a compare result" in err
 
 
+def test_eval_against_another_deployment(tmp_path: Path, pandalm: Run, pandalm_data_dir: Path) -> None:
+    testset, judged, report = judged_testset(tmp_path, pandalm, pandalm_data_dir, 50)
+    assert set(report["intervals"]) == {"accuracy", "macro_f1", "kappa"}
+    assert report["intervals"]["accuracy"]["lower"] <= report["accuracy"] <= report["intervals"]["accuracy"]["upper"]
+    # The other deployment: the same verdicts, except that it gets the first ten items right.
+    rows = [json.loads(line) for line in judged.read_text().splitlines()]
+    verdicts = {0: "tie", 1: "response1", 2: "response2"}
+    other = [{**r, "verdict": verdicts[r["gold"]]} if i < 10 else r for i, r in enumerate(rows)]
+    against = write_jsonl(tmp_path / "other.jsonl", other)
+    code, out, _ = pandalm("eval", str(testset), "--json", "--from-results", str(judged), "--against", str(against))
+    assert code == 0
+    mcnemar = json.loads(out)["against"]["mcnemar"]
+    fixed = sum(1 for r in rows[:10] if r["verdict"] != verdicts[r["gold"]])
+    assert (mcnemar["only_first_right"], mcnemar["only_second_right"]) == (0, fixed)
+    code, out, _ = pandalm("eval", str(testset), "--from-results", str(judged), "--against", str(against))
+    assert "McNemar exact p" in out and "this minus that" in out
+
+
 def test_rank_orders_models_by_the_judges_preference(tmp_path: Path, pandalm: Run) -> None:
     def answers(length: int) -> Callable[[int], str]:
         return lambda i: "x" * (length + i % 3)
@@ -241,6 +282,9 @@ def test_rank_orders_models_by_the_judges_preference(tmp_path: Path, pandalm: Ru
     assert code == 0, out
     ranking = json.loads(table.read_text())["ranking"]
     assert [r["model"] for r in ranking] == ["long", "middle", "short"]
+    # The judge prefers the longer answer, so "long" never lost: said so, not given a prior-made strength.
+    assert ranking[0]["record"] == "never lost" and ranking[0]["strength"] is None
+    assert "never lost" in out and "log-strength differences" in out
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     again = tmp_path / "again.json"
     pandalm("rank", *map(str, files), "--json", str(again), "--bootstrap", "50", "--log", str(tmp_path / "log.jsonl"))

@@ -53,11 +53,11 @@ def gate(url: str, tmp_path: Path, baseline: list[str], candidate: list[str], *e
 
 
 def test_a_candidate_equal_to_its_baseline_passes(service_url: str, tmp_path: Path) -> None:
-    answers = [f"Answer number {i}." for i in range(40)]
+    answers = [f"Answer number {i}." for i in range(60)]
     code, out = gate(service_url, tmp_path, answers, answers)
     assert code == 0, out
     report = json.loads((tmp_path / "gate" / "report.json").read_text())
-    assert report["statistics"]["ties"] == 40 and report["judge"]["model"] == "fake-judge"
+    assert report["statistics"]["ties"] == 60 and report["judge"]["model"] == "fake-judge"
 
 
 def test_too_few_equal_prompts_are_inconclusive_and_the_plan_says_so(service_url: str, tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ import itertools
 import math
 import random
 
+import numpy as np
 import pytest
+from scipy import optimize
 
 from pandalm_client.ranking import bradley_terry, rank_models, win_rate_matrix
 
@@ -66,23 +68,24 @@ def test_bradley_terry_chain_closed_form() -> None:
 TRUE_STRENGTHS = {"a": 4.0, "b": 2.0, "c": 1.0, "d": 0.5}
 
 
-def synthetic_outcomes(seed: int, games: int = 100, tie_rate: float = 0.2) -> list[tuple[str, str, float]]:
-    """Outcomes drawn from a Bradley-Terry model with TRUE_STRENGTHS, some of them ties."""
+def synthetic_outcomes(seed: int, games: int = 100, tie_rate: float = 0.2) -> list[tuple[str, str, str, float]]:
+    """Outcomes on prompts p0, p1, ... that every pair of models meets on, from a Bradley-Terry model with
+    TRUE_STRENGTHS, some of them ties."""
     rng = random.Random(seed)
     outcomes = []
     for a, b in itertools.combinations(TRUE_STRENGTHS, 2):
         p_a = TRUE_STRENGTHS[a] / (TRUE_STRENGTHS[a] + TRUE_STRENGTHS[b])
-        for _ in range(games):
+        for k in range(games):
             if rng.random() < tie_rate:
-                outcomes.append((a, b, 0.5))
+                outcomes.append((f"p{k}", a, b, 0.5))
             else:
-                outcomes.append((a, b, 1.0 if rng.random() < p_a else 0.0))
+                outcomes.append((f"p{k}", a, b, 1.0 if rng.random() < p_a else 0.0))
     return outcomes
 
 
-def wins_of(outcomes: list[tuple[str, str, float]]) -> dict[tuple[str, str], float]:
+def wins_of(outcomes: list[tuple[str, str, str, float]]) -> dict[tuple[str, str], float]:
     wins: dict[tuple[str, str], float] = {}
-    for a, b, score in outcomes:
+    for _, a, b, score in outcomes:
         wins[(a, b)] = wins.get((a, b), 0.0) + score
         wins[(b, a)] = wins.get((b, a), 0.0) + 1 - score
     return wins
@@ -117,13 +120,62 @@ def test_bradley_terry_refuses_disconnected_or_unknown_models() -> None:
 
 def test_rank_models_orders_and_brackets_the_estimates() -> None:
     outcomes = synthetic_outcomes(seed=3)
-    ranking = rank_models(outcomes, list(TRUE_STRENGTHS), bootstrap=200, seed=7)
-    assert [r.model for r in ranking] == ["a", "b", "c", "d"]
-    assert [r.rank for r in ranking] == [1, 2, 3, 4]
+    table = rank_models(outcomes, list(TRUE_STRENGTHS), bootstrap=200, seed=7)
+    assert [r.model for r in table.rankings] == ["a", "b", "c", "d"]
+    assert [r.rank for r in table.rankings] == [1, 2, 3, 4]
     point = bradley_terry(wins_of(outcomes), list(TRUE_STRENGTHS))
-    for r in ranking:
+    for r in table.rankings:
         assert r.strength == pytest.approx(point[r.model], rel=1e-9)
+        assert r.lower is not None and r.upper is not None and r.strength is not None
         assert r.lower < r.strength < r.upper
+        assert r.rank_lower <= r.rank <= r.rank_upper
+    assert table.rankings[0].rank_upper <= 2 and table.rankings[-1].rank_lower >= 3
+    for d in table.differences:
+        assert d.difference == pytest.approx(math.log(point[d.model] / point[d.other]), rel=1e-9)
+        assert d.lower is not None and d.upper is not None and d.difference is not None
+        assert d.lower < d.difference < d.upper
+    assert len(table.differences) == 6 and table.skipped_resamples == 0
+
+
+def test_rank_intervals_match_an_independent_prompt_bootstrap() -> None:
+    """The same bootstrap written independently: numpy's generator draws prompts, scipy fits the likelihood."""
+    names = list(TRUE_STRENGTHS)
+    outcomes = synthetic_outcomes(seed=8, games=60)
+    # wins[k, i, j]: model i's score against model j on prompt k.
+    wins = np.zeros((60, 4, 4))
+    for prompt, a, b, score in outcomes:
+        k, i, j = int(prompt[1:]), names.index(a), names.index(b)
+        wins[k, i, j] += score
+        wins[k, j, i] += 1 - score
+
+    def fit(games: np.ndarray) -> np.ndarray:
+        table = games + 0.01 * ((games + games.T) > 0)  # the same 0.01 virtual wins between models that met
+
+        def negative(theta: np.ndarray) -> float:
+            t = np.append(theta, 0.0)
+            return float(np.sum(table * np.logaddexp(0, t[None, :] - t[:, None])))
+
+        return np.append(optimize.minimize(negative, np.zeros(3), method="BFGS", options={"gtol": 1e-9}).x, 0.0)
+
+    rng = np.random.default_rng(1)
+    gaps = np.array([fit(wins[rng.integers(0, 60, 60)].sum(axis=0)) for _ in range(400)])
+    table = rank_models(outcomes, names, bootstrap=400, seed=2)
+    for d in table.differences:
+        i, j = names.index(d.model), names.index(d.other)
+        low, high = np.percentile(gaps[:, i] - gaps[:, j], [2.5, 97.5])
+        # Two bootstraps of 400 resamples each: their percentiles differ by Monte Carlo noise alone.
+        assert d.lower == pytest.approx(low, abs=0.12) and d.upper == pytest.approx(high, abs=0.12)
+
+
+def test_a_model_that_never_lost_is_reported_as_such() -> None:
+    outcomes = [*synthetic_outcomes(seed=9, games=20)]
+    outcomes += [(f"p{k}", "z", other, 1.0) for k in range(20) for other in TRUE_STRENGTHS]
+    table = rank_models(outcomes, [*TRUE_STRENGTHS, "z"], bootstrap=50)
+    top = table.rankings[0]
+    assert (top.model, top.record, top.strength, top.lower, top.upper) == ("z", "never lost", None, None, None)
+    assert (top.rank_lower, top.rank_upper) == (1, 1)
+    assert all(d.difference is None for d in table.differences if "z" in (d.model, d.other))
+    assert all(r.record is None and r.strength is not None for r in table.rankings[1:])
 
 
 def test_rank_models_is_deterministic_for_a_seed() -> None:
@@ -132,15 +184,16 @@ def test_rank_models_is_deterministic_for_a_seed() -> None:
     assert rank_models(outcomes, list(TRUE_STRENGTHS), bootstrap=100, seed=11) == first
     assert rank_models(outcomes, ["d", "c", "b", "a"], bootstrap=100, seed=11) == first
     other = rank_models(outcomes, list(TRUE_STRENGTHS), bootstrap=100, seed=12)
-    assert [(r.lower, r.upper) for r in other] != [(r.lower, r.upper) for r in first]
+    assert [(r.lower, r.upper) for r in other.rankings] != [(r.lower, r.upper) for r in first.rankings]
 
 
-def test_rank_models_keeps_a_model_with_one_game() -> None:
-    # e played once: resampling all outcomes would drop it in about a third of resamples.
-    outcomes = [*synthetic_outcomes(seed=5, games=20), ("e", "a", 1.0)]
-    ranking = rank_models(outcomes, [*TRUE_STRENGTHS, "e"], bootstrap=50)
-    assert {r.model for r in ranking} == {"a", "b", "c", "d", "e"}
-    assert all(0 < r.lower <= r.upper for r in ranking)
+def test_rank_models_skips_and_counts_resamples_that_lose_a_model() -> None:
+    # e played on one prompt only: resampling prompts leaves it out of about a third of the resamples.
+    outcomes = [*synthetic_outcomes(seed=5, games=20), ("extra", "e", "a", 1.0), ("extra", "e", "b", 0.0)]
+    table = rank_models(outcomes, [*TRUE_STRENGTHS, "e"], bootstrap=50)
+    assert {r.model for r in table.rankings} == {"a", "b", "c", "d", "e"}
+    assert 5 < table.skipped_resamples < 35
+    assert all(r.lower is not None and 0 < r.lower <= (r.upper or 0) for r in table.rankings)
 
 
 def test_win_rate_matrix() -> None:

@@ -103,6 +103,12 @@ def test_the_cpu_build_installs_the_cpu_extra_from_pytorchs_cpu_index(tmp_path: 
     ]
 
 
+def test_both_builds_install_the_locked_versions_the_image_copies() -> None:
+    assert re.search(r"^COPY locks/ locks/$", dockerfile(), re.M)
+    for lock in re.findall(r"-c (locks/[\w.-]+)", install_step()):
+        assert (ROOT / lock).is_file(), lock
+
+
 def test_the_build_fails_on_a_vllm_that_is_not_the_tested_one(tmp_path: Path) -> None:
     result = run_install_step(tmp_path, "", "0.31.0")
     assert result.returncode != 0

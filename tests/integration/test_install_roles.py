@@ -49,9 +49,12 @@ def installed_names(bin_dir: Path, cwd: Path) -> set[str]:
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheels `make dist` builds (uv build, as the Makefile runs it), from copies of the sources."""
     out = tmp_path_factory.mktemp("dist")
-    source = tmp_path_factory.mktemp("source") / "repo"
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "site", "tests")
-    shutil.copytree(ROOT, source, ignore=ignore)
+    source = tmp_path_factory.mktemp("source")
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    for name in ("client", "service"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     uv = Path(sys.executable).parent / "uv"
     for folder in (source / "client", source):
         built = run(uv, "build", "--quiet", "--wheel", "--out-dir", out, folder, cwd=out)
@@ -86,8 +89,10 @@ def test_the_client_installs_from_a_git_url_as_the_readme_says(tmp_path: Path) -
     clone = tmp_path / "repo.git"
     cloned = run("git", "clone", "--quiet", "--bare", ROOT, clone, cwd=tmp_path)
     assert cloned.returncode == 0, cloned.stderr
+    assert run("git", "-C", clone, "tag", "v-under-test", "HEAD", cwd=tmp_path).returncode == 0
     bin_dir = fresh_venv(tmp_path / "venv")
-    url = f"pandalm-client @ git+file://{clone}@HEAD#subdirectory=client"
+    # file://localhost/...: the pip that venv bundles with Python 3.11 refuses a URL without a host.
+    url = f"pandalm-client @ git+file://localhost{clone}@v-under-test#subdirectory=client"
     install = run(bin_dir / "python", "-m", "pip", "install", "--quiet", url, cwd=tmp_path)
     assert install.returncode == 0, install.stderr[-3000:]
     assert run(bin_dir / "pandalm", "--help", cwd=tmp_path).returncode == 0

@@ -6,28 +6,38 @@
     pandalm eval testset-v1.json
     pandalm rank a.jsonl b.jsonl c.jsonl
 
-Exit codes: 0 success (gate: pass), 1 gate fail, 2 usage or input error, 3 gate inconclusive,
-4 the judge or the infrastructure failed (CI may retry 4, never 1).
+Exit codes: 0 success (gate: pass), 1 gate fail, 2 usage, configuration or input error (a bad flag,
+file, URL, API key or option: retrying cannot help), 3 gate inconclusive, 4 the judge or the
+infrastructure failed (unreachable after the retries, 5xx, too many items without a verdict, an
+unexpected error): CI may retry 4, never 1 or 2. `--url`, `--api-key` and `--debug` go before or
+after the subcommand.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, get_args, get_origin
 
 from .._client import PandaLMClient
 from .._exceptions import PandaLMError
 from ..models import JudgeOptions
-from ._io import InputError
+from ._args import add_connection_flags, api_key, positive_int, service_url
+from ._errors import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INFRASTRUCTURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    exit_code_of,
+    explain,
+)
+from ._io import QuietStdout
 
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-EXIT_INCONCLUSIVE = 3
-EXIT_INFRASTRUCTURE = 4
+__all__ = ["EXIT_FAIL", "EXIT_INCONCLUSIVE", "EXIT_INFRASTRUCTURE", "EXIT_OK", "EXIT_USAGE", "main"]
 
 Command = Callable[[argparse.Namespace, PandaLMClient], int]
 
@@ -45,7 +55,7 @@ def add_option_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = (
         if kinds == [bool]:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=field.description)
         elif kinds == [int]:
-            group.add_argument(flag, type=int, default=None, help=field.description)
+            group.add_argument(flag, type=positive_int, default=None, help=field.description)
         else:
             choices = list(get_args(kinds[0]))
             group.add_argument(flag, choices=choices, default=None, help=field.description)
@@ -66,19 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pandalm", description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("PANDALM_URL", "http://127.0.0.1:8000"),
-        help="the PandaLM service (env PANDALM_URL; default http://127.0.0.1:8000)",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("PANDALM_API_KEY"),
-        help="sent as a bearer token (env PANDALM_API_KEY; prefer the variable: flags show in `ps`)",
-    )
+    add_connection_flags(parser, on_subcommand=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (compare, batch, gate, evaluate, rank):
         module.register(commands)
+    for subcommand in commands.choices.values():
+        add_connection_flags(subcommand, on_subcommand=True)
     return parser
 
 
@@ -86,16 +89,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Command = args.run
+    key, key_source = api_key(args.api_key)
+    stdout = sys.stdout
+    sys.stdout = QuietStdout(stdout)
     try:
-        with PandaLMClient(args.url, api_key=args.api_key) as client:
+        with PandaLMClient(service_url(args.url), api_key=key) as client:
             code = run(args, client)
-    except InputError as exc:
+    except UsageError as exc:
         print(f"pandalm: {exc}", file=sys.stderr)
         code = EXIT_USAGE
     except PandaLMError as exc:
-        print(f"pandalm: {exc}", file=sys.stderr)
-        code = EXIT_INFRASTRUCTURE
+        print(f"pandalm: {explain(exc, key_source)}", file=sys.stderr)
+        code = exit_code_of(exc)
     except KeyboardInterrupt:
         print("pandalm: interrupted; run the same command again to resume", file=sys.stderr)
         code = 130
+    except Exception as exc:  # a bug: one line and exit 4, never 1, which would read as "the candidate is worse"
+        if args.debug:
+            traceback.print_exc()
+        hint = "" if args.debug else " (--debug prints the traceback)"
+        print(f"pandalm: unexpected error: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        code = EXIT_INFRASTRUCTURE
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
     sys.exit(code)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._errors import UsageError
 
-class InputError(Exception):
+
+class InputError(UsageError):
     """An input file the command cannot use; the message names the file and the line."""
 
 
@@ -136,3 +141,39 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class QuietStdout:
+    """Standard output that goes quiet when its reader leaves (`pandalm compare --json | head`).
+
+    Output stops without a traceback, and the command still ends with the exit code of its outcome.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def _silence(self) -> None:
+        self.closed_by_reader = True
+        # Python flushes stdout once more at exit: aimed at /dev/null, that flush cannot fail again.
+        # A stream that is not a real file (a test's capture) has nothing flushed at exit.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -3,7 +3,9 @@
 Each input line is a compare request: `{"instruction", "input"?, "response1", "response2", "id"?,
 "options"?}`. Each output line is its result, with the input's `id` (or `line:N` where it has none).
 Re-run with the same output file after an interruption: only what is missing (or failed) is judged,
-and the output ends in input order.
+and the output ends in input order. Every line is checked before anything is judged (exit 2 names the
+first bad one); items judged without a verdict are listed on stderr. Exit 0 when every item has a
+result from the judge, 2 when items failed for their own sake (a prompt too long), 4 otherwise.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .._client import PandaLMClient
-from ..models import BatchSummary, CompareResult
-from . import EXIT_INFRASTRUCTURE, EXIT_OK, add_option_flags, options_of
+from ..models import BatchSummary, CompareRequest, CompareResult
+from . import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._errors import INPUT_ERROR_CODES, item_errors
 from ._io import InputError, ProgressBar, read_jsonl
+from ._judge import judge_info
 
 
 def register(commands: Any) -> None:
@@ -35,8 +42,10 @@ def item_id(number: int, obj: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
-    ids = _check_ids(args.pairs)
+    lines = _check_items(args.pairs)
+    ids = list(lines)
     done = _finished(args.output)
+    judge_info(client)
     todo = sum(1 for i in ids if i not in done)
     progress = ProgressBar(f"judging {todo} of {len(ids)}")
     with args.output.open("a", encoding="utf-8") as out:
@@ -44,20 +53,33 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
             out.write(result.model_dump_json() + "\n")
             out.flush()
     progress.close()
-    summary = _rewrite_in_order(args.output, ids)
+    summary, failed = _rewrite_in_order(args.output, ids)
     counts = ", ".join(f"{name} {count}" for name, count in summary.model_dump().items())
     print(f"{len(ids)} pairs ({todo} judged now, {len(ids) - todo} from {args.output}): {counts}")
-    return EXIT_INFRASTRUCTURE if summary.error else EXIT_OK
+    shown = item_errors([(f"{args.pairs}:{lines.get(r.id or '', '?')} (id {r.id})", r) for r in failed])
+    if shown:
+        print(f"pandalm: {shown}", file=sys.stderr)
+    codes = {r.error.code for r in failed if r.error is not None}
+    if not codes:
+        return EXIT_OK
+    return EXIT_USAGE if codes <= INPUT_ERROR_CODES else EXIT_INFRASTRUCTURE
 
 
-def _check_ids(pairs: Path) -> list[str]:
+def _check_items(pairs: Path) -> dict[str, int]:
+    """Every item's id and line; the first line that is not a compare request (or repeats an id) is an error."""
     seen: dict[str, int] = {}
     for number, obj in read_jsonl(pairs):
         key = item_id(number, obj)
         if key in seen:
             raise InputError(f"{pairs}:{number}: duplicate id {key!r} (first on line {seen[key]})")
+        try:
+            CompareRequest.model_validate({**obj, "id": key})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise InputError(f"{pairs}:{number}: field {where!r}: {error['msg'].lower()}") from None
         seen[key] = number
-    return list(seen)
+    return seen
 
 
 def _missing(pairs: Path, done: dict[str, int]) -> Iterator[dict[str, Any]]:
@@ -88,10 +110,14 @@ def _finished(output: Path) -> dict[str, int]:
     return done
 
 
-def _rewrite_in_order(output: Path, ids: list[str]) -> BatchSummary:
-    """Rewrite `output` with one result per input, in input order (the last one written wins); summarise."""
+def _rewrite_in_order(output: Path, ids: list[str]) -> tuple[BatchSummary, list[CompareResult]]:
+    """Rewrite `output` with one result per input, in input order (the last one written wins); summarise.
+
+    Also returns the results without a verdict, in input order.
+    """
     latest = _finished_or_failed(output)
     summary = BatchSummary()
+    failed: list[CompareResult] = []
     temporary = output.with_name(output.name + ".tmp")
     with output.open("rb") as source, temporary.open("wb") as target:
         for key in ids:
@@ -102,8 +128,10 @@ def _rewrite_in_order(output: Path, ids: list[str]) -> BatchSummary:
             outcome = result["verdict"] if result["status"] == "ok" else result["status"]
             setattr(summary, outcome, getattr(summary, outcome) + 1)
             summary.inconsistent += result.get("consistent") is False
+            if result["status"] != "ok":
+                failed.append(CompareResult.model_validate(result))
     os.replace(temporary, output)
-    return summary
+    return summary, failed
 
 
 def _finished_or_failed(output: Path) -> dict[str, int]:

@@ -8,6 +8,7 @@ from typing import Any
 from .._client import PandaLMClient
 from ..models import CompareResult
 from . import EXIT_OK, add_option_flags, options_of
+from ._judge import judge_info
 
 _NAMES = {"response1": "response 1 is better", "response2": "response 2 is better", "tie": "tie"}
 
@@ -24,6 +25,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    judge_info(client)
     result = client.compare(args.instruction, args.response1, args.response2, args.input, **options_of(args))
     print(result.model_dump_json(indent=2) if args.json else describe(result))
     return EXIT_OK

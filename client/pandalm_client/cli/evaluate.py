@@ -4,7 +4,10 @@ The file is shaped like PandaLM's published test set (`testset-v1.json`: `idx`, 
 `input`, `response1`, `response2`, `annotator1`..`annotator3`, 0 = tie). The gold label is the
 annotators' majority vote; an item the judge gave no verdict for counts as wrong. Served by
 PandaLM-7B, this reproduces PandaLM's published accuracy and F1: the check of a deployment (after
-quantisation, say) before trusting it.
+quantisation, say) before trusting it. Accuracy, macro F1 and kappa come with 95% bootstrap intervals
+over items (1000 resamples, seeded); `--against other-results.jsonl` compares this deployment with
+another judged on the same set: McNemar's exact test on the items each got right, and a paired
+bootstrap of the metric differences.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
+from ..evaluation import bootstrap_intervals, compare_deployments
 from ..models import CompareResult
 from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
 from . import EXIT_OK, add_option_flags, options_of
 from ._io import InputError, ProgressBar, read_jsonl
+from ._judge import judge_info
 
 
 def register(commands: Any) -> None:
@@ -38,6 +43,12 @@ def register(commands: Any) -> None:
         help="score a JSONL file of results already judged (pandalm batch -o, the Ray batch job, eval --results) "
         "instead of calling the service; items match by id (the test set's idx), else by position",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="RESULTS",
+        help="results of another judge deployment on the same test set (as --from-results): compare the two",
+    )
     add_option_flags(parser)
     parser.set_defaults(run=run)
 
@@ -48,24 +59,38 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{args.testset}: not a test set like PandaLM's testset-v1.json ({exc})") from exc
     agreement = Agreement()
+    labelled: list[tuple[int, int | None]] = []
     results: list[CompareResult | None]
     if args.from_results is not None:
         results = results_for(items, args.from_results)
     else:
+        judge_info(client)
         progress = ProgressBar(f"judging {len(items)} items")
         results = list(client.batch([item.request() for item in items], progress=progress, **options_of(args)))
         progress.close()
     for item, result in zip(items, results, strict=True):
-        verdict = result.verdict if result is not None and result.status == "ok" else None
-        agreement.add(item.gold, VERDICT_LABELS[verdict] if verdict else None)
+        labelled.append((item.gold, label_of(result)))
+        agreement.add(*labelled[-1])
     if args.results:
         with args.results.open("w", encoding="utf-8") as out:
             for item, result in zip(items, results, strict=True):
                 if result is not None:
                     out.write(json.dumps({"idx": item.idx, "gold": item.gold, **result.model_dump(mode="json")}) + "\n")
     report = agreement.report()
+    report["intervals"] = bootstrap_intervals(labelled)
+    if args.against is not None:
+        other = [
+            (item.gold, label_of(result)) for item, result in zip(items, results_for(items, args.against), strict=True)
+        ]
+        report["against"] = {"results": str(args.against), **compare_deployments(labelled, other)}
     print(json.dumps(report, indent=2) if args.json else describe(report))
     return EXIT_OK
+
+
+def label_of(result: CompareResult | None) -> int | None:
+    """The test set's label for a result's verdict; None when there is no verdict (counted wrong)."""
+    verdict = result.verdict if result is not None and result.status == "ok" else None
+    return VERDICT_LABELS[verdict] if verdict else None
 
 
 def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]:
@@ -84,19 +109,39 @@ def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]
     return [by_id.get(str(item.idx), by_index.get(position)) for position, item in enumerate(items)]
 
 
+def _figure(value: float | None, interval: dict[str, Any] | None = None, sign: str = "") -> str:
+    if value is None:
+        return "undefined (one label only: chance agreement is 1)"
+    if interval is None or interval["lower"] is None:
+        return f"{value:{sign}.4f}"
+    return f"{value:{sign}.4f}  95% [{interval['lower']:{sign}.4f}, {interval['upper']:{sign}.4f}]"
+
+
 def describe(report: dict[str, Any]) -> str:
     confusion = report["confusion"]
+    intervals = report["intervals"]
     lines = [
         f"items           {report['n']} ({report['without_verdict']} without a verdict, counted wrong)",
-        f"accuracy        {report['accuracy']:.4f}",
+        f"accuracy        {_figure(report['accuracy'], intervals['accuracy'])}",
         f"macro precision {report['macro_precision']:.4f}",
         f"macro recall    {report['macro_recall']:.4f}",
-        f"macro F1        {report['macro_f1']:.4f}",
-        f"Cohen's kappa   {report['kappa']:.4f}",
+        f"macro F1        {_figure(report['macro_f1'], intervals['macro_f1'])}",
+        f"Cohen's kappa   {_figure(report['kappa'], intervals['kappa'])}",
         "",
         "confusion: rows are the human majority vote, columns the judge (0 = tie)",
         "        " + "".join(f"{label:>7}" for label in confusion["labels"]),
     ]
     for label, row in zip(confusion["labels"], confusion["counts"], strict=False):
         lines.append(f"{label:>7} " + "".join(f"{count:>7}" for count in row))
+    if "against" in report:
+        against = report["against"]
+        mcnemar = against["mcnemar"]
+        lines += [
+            "",
+            f"against {against['results']} (this minus that, paired bootstrap over the same items):",
+            f"  right only here {mcnemar['only_first_right']}, only there {mcnemar['only_second_right']}: "
+            f"McNemar exact p = {mcnemar['p']:.4g}",
+        ]
+        for name, d in against["differences"].items():
+            lines.append(f"  {name:<10} {_figure(d['estimate'], d, '+')}")
     return "\n".join(lines)

@@ -3,30 +3,42 @@
 Each file holds one model's outputs, one JSON object a line: `{"id", "instruction", "input"?,
 "output"}`. On the ids in both files, the judge compares candidate and baseline in both orders; each
 prompt scores 1 (the candidate wins both), 0 (it loses both) or ½ (a tie, or the orders disagree).
-The gate passes when the one-sided Wilson lower bound of the mean score is at least 0.5 - margin,
-fails when the upper bound is below it, and is inconclusive otherwise: then more prompts are needed
-(`--plan` says how many, before judging anything).
+The gate passes when a one-sided test rejects a mean score below 0.5 - margin (Tango's score test on
+p_win - p_loss), fails when it rejects a mean at or above it, and is inconclusive otherwise. The number
+of prompts must be chosen before looking (`--plan` says how many for a stated power); to add prompts
+and re-run after an inconclusive outcome, use `--sequential` from the first run on.
 
-Exit codes: 0 pass, 1 fail, 2 usage or input error, 3 inconclusive, 4 judge or infrastructure failure.
+Exit codes: 0 pass, 1 fail, 2 usage, configuration or input error (a demo judge without
+--allow-demo too), 3 inconclusive, 4 judge or infrastructure failure (CI may retry 4).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
 from ..models import CompareResult
+from ..sequential import SequentialStats, sequential_stats
 from ..stats import GateStats, gate_stats, pairs_needed
 from . import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._args import bounded_float
+from ._errors import UsageError, item_errors
 from ._io import ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
+from ._judge import judge_info
 from ._log import JudgementLog, judge_identity
 from ._report import junit_xml, markdown_summary
 
-PLAN_TIE_RATES = (0.0, 0.25, 0.5, 0.75)
+PLAN_TIE_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
+# Prompts whose two orders disagree score ½, a tie, though each could hide a loss. The default gate
+# tolerates p_win - p_loss down to -0.10 (twice the margin of 0.05); above 10% inconsistent prompts,
+# what the judge cannot decide could by itself move the difference by more than that tolerance.
+DEFAULT_MAX_INCONSISTENT_RATE = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +68,49 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline model's outputs (JSONL)")
     parser.add_argument("--candidate", type=Path, required=True, help="the candidate model's outputs (JSONL)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="one-sided confidence of the bounds")
-    parser.add_argument("--margin", type=float, default=0.05, help="pass when the lower bound >= 0.5 - margin")
+    parser.add_argument(
+        "--confidence",
+        type=bounded_float(0.5, 1, high_open=True),
+        default=0.95,
+        help="one-sided confidence of the bounds",
+    )
+    parser.add_argument(
+        "--margin",
+        type=bounded_float(-0.5, 0.5, low_open=True, high_open=True),
+        default=0.05,
+        help="pass when the lower bound >= 0.5 - margin",
+    )
     parser.add_argument(
         "--inconclusive", choices=("pass", "fail"), help="fold an inconclusive outcome into pass or fail"
     )
     parser.add_argument(
-        "--max-error-rate", type=float, default=0.02, help="most unparsed or failed items before exit 4"
+        "--max-error-rate",
+        type=bounded_float(0, 1),
+        default=0.02,
+        help="most unparsed or failed items before exit 4",
     )
-    parser.add_argument("--plan", action="store_true", help="print how many prompts a decision needs, then stop")
+    parser.add_argument(
+        "--allow-demo",
+        action="store_true",
+        help="judge even with the random-weight demo judge (its verdicts are noise: for trying the gate out)",
+    )
+    parser.add_argument(
+        "--plan", action="store_true", help="print how many prompts pass an equal candidate with --power, then stop"
+    )
+    parser.add_argument(
+        "--power", type=_probability("--power"), default=0.8, help="the power --plan plans for (default 0.8)"
+    )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="anytime-valid mode: add prompts (at the end of the files) and re-run as often as you like",
+    )
+    parser.add_argument(
+        "--max-inconsistent-rate",
+        type=_probability("--max-inconsistent-rate"),
+        default=DEFAULT_MAX_INCONSISTENT_RATE,
+        help="most prompts whose two orders disagree before exit 4 (default 0.10)",
+    )
     parser.add_argument("--out", type=Path, default=Path("pandalm-gate"), help="report.json, summary.md, junit.xml")
     parser.add_argument(
         "--log", type=Path, default=Path(".pandalm") / "judgements.jsonl", help="judged pairs, reused by re-runs"
@@ -77,6 +123,19 @@ class _Raw(argparse.RawDescriptionHelpFormatter):
     pass
 
 
+def _probability(flag: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number in [0, 1), got {text!r}") from None
+        if not 0 <= value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be in [0, 1), got {text}")
+        return value
+
+    return parse
+
+
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     baseline = read_outputs(args.baseline)
     candidate = read_outputs(args.candidate)
@@ -85,20 +144,44 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         if ids:
             print(f"skipped {len(ids)} id(s) only in {path}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.plan:
-        print(plan(len(shared), args.confidence, args.margin))
+        try:
+            print(plan(len(shared), args.confidence, args.margin, args.power, observed_tie_rate(args.out)))
+        except ValueError as exc:  # a margin the plan cannot work with (0 or less): the flags' fault
+            raise UsageError(f"--plan: {exc}") from None
+        if args.sequential:
+            print("(--sequential: these are the fixed-n test's figures; the anytime-valid mode needs more prompts)")
         return EXIT_OK
     if not shared:
         print(f"pandalm: no id is in both {args.baseline} and {args.candidate}")
         return EXIT_USAGE
 
-    info = client.info()
+    info = judge_info(client)
+    if info.demo and not args.allow_demo:
+        raise UsageError(
+            "refusing to gate on the demo judge: its verdicts are random. Point --url at a service running "
+            "PandaLM, or pass --allow-demo to try the gate out"
+        )
     options = {**options_of(args, skip=("swap",)), "swap": True}
     judged = judge(client, JudgementLog(args.log, judge_identity(info)), shared, candidate, baseline, options)
+    # In the baseline file's order, fixed before any verdict: the sequential mode's bets depend on it.
     scores = [j.score for j in judged if j.score is not None]
-    stats = gate_stats(scores, confidence=args.confidence, margin=args.margin)
+    gate = sequential_stats if args.sequential else gate_stats
+    stats = gate(scores, confidence=args.confidence, margin=args.margin)
     failed = [j for j in judged if j.score is None]
+    shown = item_errors([(f"{args.candidate}:{j.candidate.line} (id {j.id})", j.result) for j in failed])
+    if shown:
+        print(f"pandalm: {shown}", file=sys.stderr)
     error_rate = len(failed) / len(judged)
+    inconsistent_rate = inconsistency(judged)
     outcome = decide(stats, error_rate, args.max_error_rate, args.inconclusive)
+    if outcome != "judge_failure" and inconsistent_rate > args.max_inconsistent_rate:
+        print(
+            f"pandalm: the two presentation orders disagreed on {inconsistent_rate:.1%} of the prompts, above "
+            f"--max-inconsistent-rate {args.max_inconsistent_rate}: the judge cannot decide on this data, and "
+            "counting those prompts as ties would drift the gate toward a pass",
+            file=sys.stderr,
+        )
+        outcome = "judge_inconsistent"
     report = build_report(args, info.model_dump(mode="json"), judged, stats, error_rate, outcome, options)
     write_reports(args.out, report, judged)
     print(report["markdown"])
@@ -126,7 +209,15 @@ def judge(
     return [Judged(i, candidate[i], baseline[i], results[i]) for i in ids]
 
 
-def decide(stats: GateStats, error_rate: float, max_error_rate: float, inconclusive: str | None) -> str:
+def inconsistency(judged: list[Judged]) -> float:
+    """The share of prompts with a verdict whose two orders disagreed (scored as ties)."""
+    scored = [j for j in judged if j.score is not None]
+    return sum(1 for j in scored if j.result.consistent is False) / len(scored) if scored else 0.0
+
+
+def decide(
+    stats: GateStats | SequentialStats, error_rate: float, max_error_rate: float, inconclusive: str | None
+) -> str:
     if error_rate > max_error_rate or stats.n == 0:
         return "judge_failure"
     if stats.outcome == "inconclusive" and inconclusive is not None:
@@ -134,16 +225,34 @@ def decide(stats: GateStats, error_rate: float, max_error_rate: float, inconclus
     return stats.outcome
 
 
-def plan(shared: int, confidence: float, margin: float) -> str:
-    """How many prompts a decisive answer needs, by tie rate, for a candidate exactly as good as the baseline."""
+def observed_tie_rate(out: Path) -> float | None:
+    """The tie rate of the last report in `out`, if there is one: a better guess than the assumed rates."""
+    try:
+        rate = json.loads((out / "report.json").read_text(encoding="utf-8"))["tie_rate"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(rate) if isinstance(rate, int | float) and 0 <= rate <= 1 else None
+
+
+def plan(shared: int, confidence: float, margin: float, power: float, observed: float | None = None) -> str:
+    """Prompts with which a candidate exactly as good as the baseline passes with `power`, by tie rate.
+
+    The assumed tie rates, and `observed` (from an earlier run's report) first when there is one.
+    """
     lines = [
-        f"{shared} prompts are in both files. Prompts needed for the gate to pass a candidate as good as the "
-        f"baseline ({confidence:.0%} one-sided, margin {margin}):"
+        f"{shared} prompts are in both files. Prompts with which the gate passes a candidate as good as the "
+        f"baseline {power:.0%} of the time ({confidence:.0%} one-sided, margin {margin}); choose n before "
+        "judging (or use --sequential to add prompts later):"
     ]
-    for tie_rate in PLAN_TIE_RATES:
-        needed = pairs_needed(tie_rate, confidence=confidence, margin=margin)
+    if margin <= 0:
+        return lines[0] + "\n  none: with a margin <= 0 (a superiority test) an equal candidate never passes"
+    rates = [(f"tie rate {t:4.0%}", t) for t in PLAN_TIE_RATES]
+    if observed is not None:
+        rates.insert(0, (f"observed {observed:4.0%}", observed))
+    for label, tie_rate in rates:
+        needed = pairs_needed(tie_rate, confidence=confidence, margin=margin, power=power)
         verdict = "enough" if shared >= needed else "too few: expect inconclusive (exit 3)"
-        lines.append(f"  tie rate {tie_rate:4.0%}: {needed:6d}  {verdict}")
+        lines.append(f"  {label}: {needed:6d}  {verdict}")
     return "\n".join(lines)
 
 
@@ -151,13 +260,12 @@ def build_report(
     args: argparse.Namespace,
     info: dict[str, Any],
     judged: list[Judged],
-    stats: GateStats,
+    stats: GateStats | SequentialStats,
     error_rate: float,
     outcome: str,
     options: dict[str, Any],
 ) -> dict[str, Any]:
     scored = [j for j in judged if j.score is not None]
-    inconsistent = sum(1 for j in scored if j.result.consistent is False)
     length_difference = (
         sum(len(j.candidate.output) - len(j.baseline.output) for j in scored) / len(scored) if scored else 0.0
     )
@@ -166,8 +274,12 @@ def build_report(
         "outcome": outcome,
         "baseline": str(args.baseline),
         "candidate": str(args.candidate),
-        "judge": {k: info[k] for k in ("model", "template_version", "prompt_format", "decoding", "service_version")},
+        "judge": {
+            k: info[k] for k in ("model", "demo", "template_version", "prompt_format", "decoding", "service_version")
+        },
         "options": options,
+        "mode": "sequential" if args.sequential else "fixed-n",
+        "method": stats.method,
         "confidence": args.confidence,
         "margin": args.margin,
         "prompts": len(judged),
@@ -176,11 +288,14 @@ def build_report(
         "error_rate": error_rate,
         "max_error_rate": args.max_error_rate,
         "tie_rate": tie_rate,
-        "inconsistency_rate": inconsistent / len(scored) if scored else 0.0,
+        "inconsistency_rate": inconsistency(judged),
+        "max_inconsistent_rate": args.max_inconsistent_rate,
         "mean_length_difference_chars": length_difference,
-        "prompts_needed_at_this_tie_rate": pairs_needed(
-            min(tie_rate, 0.99), confidence=args.confidence, margin=args.margin
-        ),
+        "power": args.power,
+        # For an equal candidate at the observed tie rate; the sequential mode has no fixed n to plan.
+        "prompts_needed_at_this_tie_rate": None
+        if args.sequential or args.margin <= 0
+        else pairs_needed(tie_rate, confidence=args.confidence, margin=args.margin, power=args.power),
     }
     report["markdown"] = markdown_summary(report, judged)
     return report

@@ -2,8 +2,9 @@
 
 Each file holds one model's outputs (`{"id", "instruction", "input"?, "output"}` a line; the model's
 name is the file's name without `.jsonl`). Every pair of models is judged on the ids they share, in
-both orders; a Bradley-Terry model fitted to the outcomes ranks them, with bootstrap confidence
-intervals (seeded: a re-run gives the same table), beside the matrix of win rates.
+both orders; a Bradley-Terry model fitted to the outcomes ranks them. A bootstrap that resamples prompts
+(seeded: a re-run gives the same table) gives intervals for strengths, ranks and the differences between
+models; a model that never lost (or never won) is reported as such. Beside it, the matrix of win rates.
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
-from ..ranking import Ranking, rank_models, win_rate_matrix
+from ..ranking import RankingTable, rank_models, win_rate_matrix
 from . import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
+from ._args import bounded_float, positive_int
 from ._io import InputError, ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
+from ._judge import judge_info
 from ._log import JudgementLog, judge_identity
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("rank", help="rank models by pairwise judgements", description=__doc__)
     parser.add_argument("outputs", type=Path, nargs="+", help="one JSONL file of outputs per model (two or more)")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
-    parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the intervals")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the intervals")
+    parser.add_argument(
+        "--confidence", type=bounded_float(0, 1, low_open=True, high_open=True), default=0.95, help="of the intervals"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--heatmap", type=Path, help="save the win-rate matrix as a PNG (needs matplotlib)")
     parser.add_argument("--json", type=Path, help="also write the ranking and the matrix as JSON")
@@ -42,26 +47,35 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     if len(models) != len(args.outputs):
         raise InputError("two files have the same name: name each model's file after the model")
     options = {**options_of(args, skip=("swap",)), "swap": True}
-    log = JudgementLog(args.log, judge_identity(client.info()))
-    outcomes: list[tuple[str, str, float]] = []
+    log = JudgementLog(args.log, judge_identity(judge_info(client)))
+    outcomes: list[tuple[str, str, str, float]] = []
     failed = 0
     for a, b in itertools.combinations(models, 2):
         scores, errors = judge_pair(client, log, a, models[a], b, models[b], options)
-        outcomes += [(a, b, score) for score in scores]
+        outcomes += [(prompt, a, b, score) for prompt, score in scores]
         failed += errors
     if not outcomes:
         print("pandalm: the models share no prompt to compare them on")
         return EXIT_USAGE
     names = list(models)
     ranking = rank_models(outcomes, names, bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed)
-    matrix = win_rate_matrix(outcomes, names)
+    matrix = win_rate_matrix([(a, b, score) for _, a, b, score in outcomes], names)
     print(table(ranking, args.confidence))
     print()
     print(matrix_table(matrix, names))
     if failed:
         print(f"\n{failed} judgement(s) without a verdict were left out")
     if args.json:
-        write_json(args.json, {"ranking": [r.__dict__ for r in ranking], "win_rates": matrix, "failed": failed})
+        write_json(
+            args.json,
+            {
+                "ranking": [r.__dict__ for r in ranking.rankings],
+                "differences": [d.__dict__ for d in ranking.differences],
+                "skipped_resamples": ranking.skipped_resamples,
+                "win_rates": matrix,
+                "failed": failed,
+            },
+        )
     if args.heatmap:
         heatmap(matrix, names, args.heatmap)
     return EXIT_INFRASTRUCTURE if failed > len(outcomes) * 0.02 else EXIT_OK
@@ -75,8 +89,8 @@ def judge_pair(
     b: str,
     second: tuple[Path, dict[str, ModelOutput]],
     options: dict[str, Any],
-) -> tuple[list[float], int]:
-    """Model a's score against b on each shared prompt (1, ½, 0), and how many had no verdict."""
+) -> tuple[list[tuple[str, float]], int]:
+    """Model a's score against b on each shared prompt (its id, and 1, ½ or 0), and how many had no verdict."""
     shared, _, _ = shared_prompts(first, second)
     outputs_a, outputs_b = first[1], second[1]
     items = [pair_item(i, outputs_a[i], outputs_b[i]) for i in shared]
@@ -89,19 +103,35 @@ def judge_pair(
         log.add(key, result)
         cached[key] = result
     progress.close()
-    scores: list[float] = []
-    for key in keys:
+    scores: list[tuple[str, float]] = []
+    for prompt, key in zip(shared, keys, strict=True):
         result = cached[key]
         if result.status == "ok" and result.verdict is not None:
-            scores.append({"response1": 1.0, "response2": 0.0, "tie": 0.5}[result.verdict])
+            scores.append((prompt, {"response1": 1.0, "response2": 0.0, "tie": 0.5}[result.verdict]))
     return scores, len(keys) - len(scores)
 
 
-def table(ranking: list[Ranking], confidence: float) -> str:
-    width = max(len("model"), *(len(r.model) for r in ranking))
-    lines = [f"rank  {'model':<{width}}  strength  {confidence:.0%} interval", "-" * (width + 36)]
-    for r in ranking:
-        lines.append(f"{r.rank:>4}  {r.model:<{width}}  {r.strength:8.3f}  [{r.lower:.3f}, {r.upper:.3f}]")
+def table(ranking: RankingTable, confidence: float) -> str:
+    width = max(len("model"), *(len(r.model) for r in ranking.rankings))
+    lines = [
+        f"rank  {confidence:.0%} interval  {'model':<{width}}  strength  {confidence:.0%} interval",
+        "-" * (width + 52),
+    ]
+    for r in ranking.rankings:
+        ranks = f"[{r.rank_lower}, {r.rank_upper}]"
+        if r.strength is None or r.lower is None or r.upper is None:
+            strength = f"{r.record or 'undefined':>8}"
+        else:
+            strength = f"{r.strength:8.3f}  [{r.lower:.3f}, {r.upper:.3f}]"
+        lines.append(f"{r.rank:>4}  {ranks:>12}  {r.model:<{width}}  {strength}")
+    lines += ["", f"log-strength differences, {confidence:.0%} intervals (exp: odds the first beats the second):"]
+    for d in ranking.differences:
+        if d.difference is None or d.lower is None or d.upper is None:
+            lines.append(f"  {d.model} - {d.other}: unbounded (a model never lost or never won)")
+        else:
+            lines.append(f"  {d.model} - {d.other}: {d.difference:+.3f} [{d.lower:+.3f}, {d.upper:+.3f}]")
+    if ranking.skipped_resamples:
+        lines.append(f"({ranking.skipped_resamples} resamples left a model without games and were skipped)")
     return "\n".join(lines)
 
 
