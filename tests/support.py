@@ -16,7 +16,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from pandalm_serve.http_limits import HeadLimits
 from pandalm_serve.judge.format import render_output
+from pandalm_serve.settings import Settings
 from pandalm_serve.tools.processes import free_port, wait_until_ok
 
 # A small pair every API test can judge.
@@ -66,9 +68,13 @@ def assert_probabilities_follow(result: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
-    """The app under a real uvicorn server on loopback, in a thread; yields its URL once it is ready."""
+    """The app under a real uvicorn server on loopback, in a thread, as `pandalm-serve` runs it; yields its URL
+    once it is ready."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # The HTTP protocol pandalm-serve runs (h11, with its limits on request heads), not uvicorn's default.
+    limits = HeadLimits.of(Settings()).uvicorn_options()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **limits)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

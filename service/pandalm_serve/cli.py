@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings)
     services: Services = app.state.services
     warn_if_open(settings)
-    head_limits = HeadLimits(settings.max_header_bytes, settings.max_header_fields, settings.header_timeout_s)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         # The pairs in flight get shutdown_grace_s, then end as errors; uvicorn waits a little longer for
         # those last results to be written before it closes the connections.
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + _SHUTDOWN_MARGIN_S,
-        **head_limits.uvicorn_options(),
+        **HeadLimits.of(settings).uvicorn_options(),
     )
     _Server(config, services).run()
 

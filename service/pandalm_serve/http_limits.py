@@ -21,6 +21,8 @@ from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallab
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .settings import Settings
+
 _TOO_LARGE = b"Request header fields too large."
 
 
@@ -31,6 +33,10 @@ class HeadLimits:
         self.max_bytes = max_bytes
         self.max_fields = max_fields
         self.timeout_s = timeout_s
+
+    @classmethod
+    def of(cls, settings: Settings) -> HeadLimits:
+        return cls(settings.max_header_bytes, settings.max_header_fields, settings.header_timeout_s)
 
     def protocol(self) -> type[H11Protocol]:
         """uvicorn's h11 protocol, bounded by these limits."""
