@@ -25,6 +25,7 @@ ErrorCode = Literal[
     "prompt_too_long",
     "batch_too_large",
     "payload_too_large",
+    "request_timeout",
     "unsupported_media_type",
     "unauthorized",
     "forbidden",

@@ -75,7 +75,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         key_label=settings.metrics_key_label,
         hosts=allowed_hosts(settings),
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
+    # Outermost: before anything reads.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     return app
 
 

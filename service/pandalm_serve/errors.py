@@ -22,6 +22,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     "prompt_too_long": ErrorSpec(400, "The prompt does not fit the context; `details` gives the token counts."),
     "batch_too_large": ErrorSpec(413, "More items than `max_batch_items`; split the batch."),
     "payload_too_large": ErrorSpec(413, "The body is larger than `max_body_bytes`."),
+    "request_timeout": ErrorSpec(408, "The body did not arrive within `body_timeout_s` of the request's head."),
     "unsupported_media_type": ErrorSpec(415, "The body is not sent as `Content-Type: application/json`."),
     "unauthorized": ErrorSpec(401, "No API key, or not a valid one: send `Authorization: Bearer <key>`."),
     "forbidden": ErrorSpec(403, "Not allowed: `DELETE /cache` without an admin key, or a `Host` not allowed."),

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         32 * 2**10, ge=1024, description="Largest request head (request line and headers), in bytes; past it, 431."
     )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="Most time a request's body may take to arrive after its head; then 408."
+    )
     max_header_fields: int = Field(100, ge=8, description="Most header fields in one request; past them, 431.")
     header_timeout_s: float = Field(
         10.0, gt=0, description="Most time a request's head may take to arrive; then the connection is closed."

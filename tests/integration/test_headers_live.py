@@ -1,4 +1,5 @@
-"""The real service process against hostile request heads: huge, numerous, or never finished.
+"""The real service process against hostile requests: heads huge, numerous or never finished, and bodies
+never finished.
 
 Raw sockets, since an HTTP client would refuse to send such heads; the engine is the remote one in front of
 the fake OpenAI server, so that the process is the service's own (uvicorn, h11 and the app).
@@ -30,7 +31,8 @@ def service(server_logs: Path) -> Iterator[tuple[str, psutil.Process]]:
     with ThreadedOpenAIServer(FakeOpenAIServer()) as judge:
         port = free_port()
         args = ["--engine", "remote", "--remote-url", judge.url, "--remote-prompt-format", "text"]
-        args += ["--header-timeout-s", str(HEADER_TIMEOUT_S), "--api-keys-file", str(_keys(server_logs))]
+        args += ["--header-timeout-s", str(HEADER_TIMEOUT_S), "--body-timeout-s", str(HEADER_TIMEOUT_S)]
+        args += ["--api-keys-file", str(_keys(server_logs))]
         process = ServerProcess(service_command(port, *args), server_logs / "headers.log")
         url = f"http://127.0.0.1:{port}"
         process.wait_until_ok(f"{url}/readyz", timeout_s=60)
@@ -126,3 +128,19 @@ def test_an_idle_connection_is_closed_too(service: tuple[str, psutil.Process]) -
         started = time.monotonic()
         assert sock.recv(100) == b""
         assert HEADER_TIMEOUT_S * 0.9 <= time.monotonic() - started < HEADER_TIMEOUT_S * 2
+
+
+def test_a_body_that_never_ends_is_answered_408_after_the_timeout(service: tuple[str, psutil.Process]) -> None:
+    url, _ = service
+    head = (
+        b"POST /compare HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer secret-key\r\n"
+        b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(_address(url), timeout=HEADER_TIMEOUT_S * 5) as sock:
+        started = time.monotonic()
+        sock.sendall(head + b'{"instruction": ')
+        answer = sock.recv(4096)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"request_timeout" in answer
+    assert HEADER_TIMEOUT_S * 0.9 <= waited < HEADER_TIMEOUT_S * 2
