@@ -131,6 +131,11 @@ MALFORMED_ANSWERS: dict[str, Any] = {
     "usage_list": {"choices": [_GOOD_CHOICE], "usage": [300, 20]},
     "usage_strings": {"choices": [_GOOD_CHOICE], "usage": {"prompt_tokens": "300", "completion_tokens": "many"}},
     "usage_negative": {"choices": [_GOOD_CHOICE], "usage": {"prompt_tokens": 300, "completion_tokens": -5}},
+    "usage_huge": {"choices": [_GOOD_CHOICE], "usage": {"prompt_tokens": 300, "completion_tokens": 10**26}},
+    "logprobs_nan": {
+        "choices": [{**_GOOD_CHOICE, "logprobs": {"top_logprobs": [{"1": float("nan")}]}}],
+        "usage": _GOOD_USAGE,
+    },
     "logprobs_strings": {
         "choices": [{**_GOOD_CHOICE, "logprobs": {"top_logprobs": [{"1": "likely", "2": "-0.5"}]}}],
         "usage": _GOOD_USAGE,

@@ -29,7 +29,8 @@ ERROR_BODY_BYTES = 8 * 1024
 MODELS_BYTES = 1024 * 1024
 _READ_CHUNK = 64 * 1024
 
-_Count = Annotated[StrictInt, Field(ge=0)]
+# Token counts: no context holds two billion tokens.
+_Count = Annotated[StrictInt, Field(ge=0, lt=2**31)]
 
 
 class _Lenient(BaseModel):
