@@ -85,8 +85,8 @@ api-keys:
 	$(PYTHON) scripts/api_keys.py deploy/secrets/api-keys $(KEY_NAMES)
 
 format: install-dev
-	$(VENV)/bin/ruff format service client tests benchmarks
-	$(VENV)/bin/ruff check --fix service client tests benchmarks
+	$(VENV)/bin/ruff format service client tests benchmarks scripts .github/actions
+	$(VENV)/bin/ruff check --fix service client tests benchmarks scripts .github/actions
 
 # Checks a GPU host end to end and prints a pass/fail table; GPU steps are skipped, and say so, elsewhere.
 gpu-smoke: install

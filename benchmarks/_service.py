@@ -16,6 +16,10 @@ import httpx
 
 from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
 
+# The benchmarks run as scripts (`python benchmarks/x.py`); with the project's root on the path they share
+# the tests' helpers (tests/servers.py, tests/fakes.py) instead of keeping copies.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def benchmark_parser(doc: str | None) -> argparse.ArgumentParser:
     """The flags every benchmark takes: which pairs, how many, how many rounds."""

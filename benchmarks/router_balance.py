@@ -44,12 +44,12 @@ from typing import Any
 import httpx
 from _service import client_session
 from aiohttp import web
+from tests.servers import Proxy, proxies
 
 from pandalm_serve.demo import ensure_demo_model
 from pandalm_serve.engines.remote import AFFINITY_HEADER
 from pandalm_serve.settings import Settings
 from pandalm_serve.tools.processes import ServerProcess, free_port
-from pandalm_serve.tools.proxy import Proxy, proxies
 
 # Router flags shared by every policy: see README "Scaling out" for why each.
 ROUTER_COMMON = [

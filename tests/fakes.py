@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from pandalm_client.models import Preset
-from pandalm_serve.engines.base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from pandalm_client.models import Preset, PromptFormat
+from pandalm_serve.engines.base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
 from pandalm_serve.errors import EngineError
-from pandalm_serve.judge.format import LABEL_TEXTS
+from pandalm_serve.judge.format import LABEL_TEXTS, render_output
 from tests.support import PANDALM_OUTPUT
 
 
@@ -43,6 +43,26 @@ class CharTokenizer:
 
 
 Reply = Callable[[EnginePrompt, Sampling], "str | Generation | Exception"]
+# The log-probabilities the fake judge gives the label it writes, and every other label.
+_LIKELY, _UNLIKELY = -0.1, -3.0
+_GATE_TIMEOUT_S = 10.0
+
+# A response holding this makes `prefers_longer` write something that is not PandaLM's format.
+UNJUDGEABLE = "UNJUDGEABLE"
+
+
+def prefers_longer(prompt: EnginePrompt, sampling: Sampling) -> str:
+    """A judge whose preference is known: the longer response wins, equal lengths tie.
+
+    Not the demo judge, whose verdicts are random. A pair with `UNJUDGEABLE` in a response gets an output
+    that does not parse, so a test can see what a judge failure does.
+    """
+    first = prompt.text.split("### Response 1:\n")[1].split("\n\n### Response 2:\n")[0]
+    second = prompt.text.split("### Response 2:\n")[1].split("\n\n### Evaluation:")[0]
+    if UNJUDGEABLE in first + second:
+        return "I would rather not say."
+    verdict = "response1" if len(first) > len(second) else "response2" if len(second) > len(first) else "tie"
+    return render_output(verdict, "The longer one is better.", "A reference.")  # type: ignore[arg-type]
 
 
 class FakeEngine:
@@ -60,17 +80,25 @@ class FakeEngine:
         context_length: int | None = None,
         delay_s: float = 0.0,
         start_error: Exception | None = None,
+        release_at: int | None = None,
     ) -> None:
         self.model_name = "fake-judge"
         self._reply = reply
         self.tokenizer = tokenizer
         self.tokenizer_source: str | None = "fake-tokenizer" if tokenizer is not None else None
+        self.prompt_format: PromptFormat = "token_ids" if tokenizer is not None else "text"
         self.context_length = context_length
         self.delay_s = delay_s
         self.start_error = start_error
         self.prompts: list[EnginePrompt] = []
         self.samplings: list[Sampling] = []
         self.cancelled = 0
+        # Generations wait at this gate until it opens: a test opens it (`client.portal.call(engine.gate.set)`)
+        # once it has seen what it waits for, or it opens when `release_at` generations are in progress at
+        # once. Never opened, a generation fails after _GATE_TIMEOUT_S, so a test fails rather than hangs.
+        self.gate = asyncio.Event() if release_at is not None else None
+        self.release_at = release_at
+        self.in_progress = 0
         self.dead = False
         self.started = False
         self.stopped = False
@@ -90,11 +118,18 @@ class FakeEngine:
     async def generate(self, prompt: EnginePrompt, sampling: Sampling, request_id: str) -> Generation:
         self.prompts.append(prompt)
         self.samplings.append(sampling)
+        self.in_progress += 1
         try:
             await asyncio.sleep(self.delay_s)
+            if self.gate is not None:
+                if self.release_at is not None and self.in_progress >= self.release_at:
+                    self.gate.set()
+                await asyncio.wait_for(self.gate.wait(), _GATE_TIMEOUT_S)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
+        finally:
+            self.in_progress -= 1
         reply = self._reply(prompt, sampling) if callable(self._reply) else self._reply
         if isinstance(reply, Exception):
             raise reply
@@ -105,16 +140,19 @@ class FakeEngine:
             finish_reason="stop",
             prompt_tokens=len(prompt.text),
             completion_tokens=len(reply),
-            first_logprobs=_likely_first(reply, sampling),
+            first_logprobs=_likely_first(reply, sampling, self.tokenizer),
         )
 
 
-def _likely_first(reply: str, sampling: Sampling) -> FirstLogprobs | None:
-    """Log-probabilities as a judge writing `reply` would give them: its own label the most likely."""
+def _likely_first(reply: str, sampling: Sampling, tokenizer: Any | None) -> FirstLogprobs | None:
+    """Log-probabilities as a judge writing `reply` would give them: the tokens that start its reply the most
+    likely, every other label's unlikely. A judge that reads them under the wrong label then fails a test."""
     if sampling.top_logprobs:
-        return {label: -0.1 if reply.startswith(label) else -3.0 for label in LABEL_TEXTS}
+        return {label: _LIKELY if reply.startswith(label) else _UNLIKELY for label in LABEL_TEXTS}
     if sampling.logprob_token_ids:
-        return {token_id: -1.0 for token_id in sampling.logprob_token_ids}
+        assert tokenizer is not None, "token-id log-probabilities need the engine's tokenizer"
+        texts = {token_id: tokenizer.decode([token_id]).strip() for token_id in sampling.logprob_token_ids}
+        return {token_key(i): _LIKELY if text and reply.startswith(text) else _UNLIKELY for i, text in texts.items()}
     return None
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,6 +64,14 @@ def assert_probabilities_follow(result: dict[str, Any]) -> None:
     assert all(0 <= p <= 1 for p in probs.values())
     if result["consistent"] is not False:  # an inconsistent swap is a tie whatever the mean says
         assert max(probs, key=probs.get) == result["verdict"]
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Wait for `condition` to hold, which the code under test makes true; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.005)
 
 
 @contextlib.contextmanager

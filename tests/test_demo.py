@@ -6,8 +6,8 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from pandalm_serve.demo import DEMO_OUTPUT_REGEX, MARKER_FILE, ensure_demo_model, is_demo_model
-from pandalm_serve.model import ModelProfile, profile_of
+from pandalm_serve.demo import DEMO_OUTPUT_REGEX, MARKER_FILE, ensure_demo_model, is_demo_model, profile_of
+from pandalm_serve.judge.profile import ModelProfile
 
 
 def digest(folder: Path) -> dict[str, str]:

@@ -21,7 +21,7 @@ import vllm.platforms
 # Here, without NVML, torch would fall back to the CUDA runtime and the recorders would see it.
 from vllm.v1.engine.async_llm import AsyncLLM
 
-from pandalm_serve.engines.vllm import VLLMEngine
+from pandalm_serve.app import build_engine
 from pandalm_serve.model import resolve_model
 from pandalm_serve.settings import PANDALM_7B, Settings
 
@@ -86,5 +86,5 @@ async def test_the_engine_starts_with_spawn_and_cuda_untouched(
     monkeypatch.delenv("VLLM_NO_USAGE_STATS", raising=False)
     monkeypatch.setattr(AsyncLLM, "from_engine_args", staticmethod(from_engine_args))
     with pytest.raises(EngineStarted):
-        await VLLMEngine(Settings()).start()
+        await build_engine(Settings()).start()  # as the app builds it: the model resolved above the engine
     assert seen == {"method": "spawn", "usage_stats": "1", "cuda_calls": []}

@@ -9,7 +9,7 @@ with PandaLMClient("http://judge:8000", api_key="...") as client:
 
 from pathlib import Path
 
-from ._base import DEFAULT_TIMEOUT, DEFAULT_URL, BatchInput, Progress, RetryPolicy
+from ._base import DEFAULT_TIMEOUT, DEFAULT_URL, BatchInput, Progress
 from ._client import AsyncPandaLMClient, PandaLMClient
 from ._exceptions import (
     APIConnectionError,
@@ -26,6 +26,7 @@ from ._exceptions import (
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
+from ._retry import RetryPolicy
 from .models import (
     BatchRequest,
     BatchResult,

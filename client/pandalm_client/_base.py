@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sized
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from ._exceptions import APIConnectionError, APITimeoutError, PandaLMError, status_error
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from .models import BatchSummary, CompareRequest, CompareResult, InfoResponse, JudgeOptions
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # A batch's results stream back as they finish; the read timeout is the longest wait for the next one.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=900.0, write=60.0, pool=60.0)
 NDJSON = "application/x-ndjson"
-# Answers worth waiting out: too many requests, and a service loading its model or briefly down.
-RETRY_STATUSES = frozenset({429, 503})
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,23 +31,6 @@ class Progress(Protocol):
         """Called after each result: results so far, and the number of items when it is known."""
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Retries of connection errors, 429 and 503: exponential backoff with full jitter, or `Retry-After`."""
-
-    max_retries: int = 4
-    initial_backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-
-    def delay(self, attempt: int, retry_after: str | None = None) -> float:
-        if retry_after is not None:
-            try:
-                return min(max(float(retry_after), 0.0), self.max_backoff_s)
-            except ValueError:
-                pass  # an HTTP date: back off as usual
-        return random.uniform(0, min(self.max_backoff_s, self.initial_backoff_s * 2**attempt))
-
-
 class BaseClient:
     """Configuration and the I/O-free half of every call."""
 
@@ -60,7 +40,7 @@ class BaseClient:
         *,
         api_key: str | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         batch_size: int = 64,
         max_in_flight: int = 4,
     ) -> None:
@@ -119,7 +99,7 @@ class BaseClient:
     def _after_failure(self, attempt: int, response: httpx.Response | None, error: Exception | None) -> float:
         """After a failed attempt: the seconds to wait before the next one, or the exception for the caller."""
         if attempt < self.retry.max_retries:
-            if response is not None and response.status_code in RETRY_STATUSES:
+            if response is not None and self.retry.retries(response.status_code):
                 return self.retry.delay(attempt, response.headers.get("Retry-After"))
             # A read timeout is not retried: the service may still be judging, and a retry would judge again.
             if (

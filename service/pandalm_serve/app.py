@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,8 +30,10 @@ def build_engine(settings: Settings) -> Engine:
 
         return RemoteEngine(settings)
     from .engines.vllm import VLLMEngine
+    from .model import resolve_model
 
-    return VLLMEngine(settings)
+    # Resolved here, above the engine: the engine loads a model, and knows nothing of the demo judge.
+    return VLLMEngine(settings, model=functools.partial(resolve_model, settings))
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,12 @@ class _Key:
 
 
 class ApiKeys:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
+        self._clock = clock
         self._keys: list[_Key] = []
         self._stamp: tuple[float, int] | None = None
-        self._checked = 0.0
+        self._checked = -_RELOAD_CHECK_S
         self._load()
 
     def _load(self) -> None:
@@ -95,7 +97,7 @@ class ApiKeys:
         logger.info("API keys loaded: %s", ", ".join(k.name for k in keys))
 
     def _reload_if_changed(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._checked < _RELOAD_CHECK_S:
             return
         self._checked = now

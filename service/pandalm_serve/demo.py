@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .judge.format import VERDICTS, output_regex, render_output
+from .judge.profile import ModelProfile
 from .judge.prompt import build_prompt
 
 logger = logging.getLogger(__name__)
@@ -138,3 +139,12 @@ def _build(folder: Path) -> None:
     (folder / MARKER_FILE).write_text(
         json.dumps({"demo_version": DEMO_VERSION, "output_regex": DEMO_OUTPUT_REGEX}, indent=2) + "\n"
     )
+
+
+def profile_of(*sources: str | None) -> ModelProfile:
+    """The profile of the first local folder among `sources` that carries one; the default otherwise."""
+    for source in sources:
+        if source and (Path(source) / MARKER_FILE).is_file():
+            marker = json.loads((Path(source) / MARKER_FILE).read_text())
+            return ModelProfile(demo=True, output_regex=marker["output_regex"])
+    return ModelProfile()

@@ -9,12 +9,26 @@ request id or anything a client sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from pandalm_client.models import CompareResult
 
-from .engines.base import Generation
+
+class Generated(Protocol):
+    """What the metrics read of one generation (an engine's `Generation`)."""
+
+    @property
+    def finish_reason(self) -> str: ...
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+
+    @property
+    def completion_tokens(self) -> int | None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +143,14 @@ class Metrics:
         """The judge's metrics, then the process-wide registry's (vLLM's engine metrics among them)."""
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
-    def observe_result(self, result: CompareResult, generations: list[Generation]) -> None:
+    def observe_error(self, code: str, latency_s: float) -> None:
+        """A pair that was not judged, by its error's code."""
+        self.judgements.labels(outcome="error").inc()
+        self.judge_latency.observe(latency_s)
+        if code == "prompt_too_long":
+            self.prompts_too_long.inc()
+
+    def observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
         """Count a judged pair. Never raises: a count an engine got wrong costs a metric, not the result (a
         remote server's string token count once failed a whole /batch here)."""
         try:
@@ -137,7 +158,7 @@ class Metrics:
         except (TypeError, ValueError):
             logger.exception("a result's metrics could not be recorded; the result stands")
 
-    def _observe_result(self, result: CompareResult, generations: list[Generation]) -> None:
+    def _observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
         self.judgements.labels(outcome=result.outcome).inc()
         if result.latency_ms is not None:
             self.judge_latency.observe(result.latency_ms / 1000)

@@ -13,12 +13,13 @@ from fastapi import Depends, Request
 
 from . import __version__
 from .cache import build_cache
+from .cache.engine import CachedEngine
+from .demo import profile_of
 from .engines.base import Engine
 from .errors import NotReadyError, ServiceError
 from .judge.judge import Judge
 from .judge.prompt import TEMPLATE_VERSION
 from .metrics import Metrics
-from .model import model_identity, profile_of
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,9 +31,17 @@ _WATCH_INTERVAL_S = 1.0
 class Services:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
-        self.engine = engine
         self.metrics = Metrics()
-        self.judge = Judge(engine, settings, metrics=self.metrics, cache=build_cache(settings))
+        self.engine = CachedEngine(
+            engine,
+            build_cache(settings),
+            self.metrics,
+            revision=settings.revision,
+            template_version=TEMPLATE_VERSION,
+            per_key=settings.cache_scope == "per-key",
+            namespace=settings.cache_namespace,
+        )
+        self.judge = Judge(self.engine, settings, metrics=self.metrics)
         self.ready = False
         self.failed = False  # the engine failed to start, or died
         self.stopping = False
@@ -41,13 +50,7 @@ class Services:
         """Load the engine, then watch it; the HTTP server answers /healthz and /readyz meanwhile."""
         try:
             await self.engine.start()
-            engine = self.engine
-            # Only a remote engine knows more of its model than its name (what its server reports).
-            served = str(getattr(engine, "served_identity", ""))
-            identity = model_identity(
-                engine.name, engine.model_name, self.settings.revision, served, self.settings.cache_namespace
-            )
-            self.judge.configure(profile_of(engine.model_name, engine.tokenizer_source), identity)
+            self.judge.configure(profile_of(self.engine.model_name, self.engine.tokenizer_source))
         except Exception:
             # Reported by /healthz and /readyz (and so restarted by an orchestrator); the details, which
             # may name hosts and paths, go to the log only.
@@ -92,7 +95,6 @@ class Services:
         self.ready = False
         self.metrics.engine_ready.set(0)
         await self.engine.stop()
-        await self.judge.generations.close()
 
     def require_alive(self) -> None:
         if self.failed:

@@ -101,7 +101,7 @@ def test_a_cache_that_fails_is_skipped_and_judging_goes_on(
 ) -> None:
     engine = FakeEngine()
     client = make_client(engine)
-    client.app.state.services.judge.generations.backend = BrokenStore()  # type: ignore[attr-defined]
+    client.app.state.services.engine.backend = BrokenStore()  # type: ignore[attr-defined]
     assert [client.post("/compare", json=PAIR).status_code for _ in range(3)] == [200] * 3
     assert len(engine.prompts) == 3
     assert "pandalm_cache_errors_total 6.0" in client.get("/metrics").text  # a lookup and a store each time

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from pandalm_client.models import MAX_ID_CHARS
 from pandalm_serve.errors import EngineError
 from tests.api.conftest import MakeClient
 from tests.fakes import CharTokenizer, FakeEngine
-from tests.support import PAIR, assert_error
+from tests.support import PAIR, assert_error, wait_until
 
 JSON = {"content-type": "application/json"}
 
@@ -111,37 +110,29 @@ def test_a_dead_engine_fails_liveness(make_client: MakeClient) -> None:
     client = make_client(engine, exit_on_engine_death=False)
     assert client.get("/healthz").status_code == 200
     engine.dead = True
-    deadline = time.monotonic() + 5
-    while client.get("/healthz").status_code == 200:
-        assert time.monotonic() < deadline, "liveness did not see the dead engine"
-        time.sleep(0.1)
+    wait_until(lambda: client.get("/healthz").status_code != 200, "liveness sees the dead engine")
     assert_error(client.get("/healthz"), 503, "engine_dead")
     assert_error(client.post("/compare", json=PAIR), 503, "engine_dead")
     assert "pandalm_engine_ready 0.0" in client.get("/metrics").text
 
 
-def test_a_pair_past_its_deadline_is_an_error_and_the_rest_of_its_batch_completes(make_client: MakeClient) -> None:
-    def slow_on_hang(prompt: object, sampling: object) -> str:
-        return "1\n\n### Reason: r\n\n### Reference: x\n"
-
-    engine = FakeEngine(slow_on_hang)
+def test_a_pair_past_its_deadline_is_an_error_and_its_generation_is_aborted(make_client: MakeClient) -> None:
+    engine = FakeEngine(release_at=10**9)  # the engine hangs until the test opens its gate
     client = make_client(engine, item_timeout_s=0.3)
-    engine.delay_s = 2.0
-    started = time.perf_counter()
     assert_error(client.post("/compare", json=PAIR), 504, "deadline_exceeded")
-    assert time.perf_counter() - started < 1.5
-    engine.delay_s = 0.0
+    wait_until(lambda: engine.cancelled == 1, "the engine's generation is cancelled")
+    client.portal.call(engine.gate.set)  # type: ignore[union-attr]
     assert client.post("/compare", json=PAIR).status_code == 200
 
 
 def test_shutdown_ends_every_pair_with_a_result_and_refuses_new_work(make_client: MakeClient) -> None:
-    engine = FakeEngine(delay_s=30)
+    engine = FakeEngine(release_at=10**9)  # never answers: only the shutdown ends the pairs
     client = make_client(engine, shutdown_grace_s=0.5)
     services = client.app.state.services  # type: ignore[attr-defined]
     with client.stream(
         "POST", "/batch", json={"items": [PAIR] * 3}, headers={"accept": "application/x-ndjson"}
     ) as response:
-        time.sleep(0.2)
+        wait_until(lambda: services.judge.admission.in_flight == 3, "the three pairs are being judged")
         client.portal.call(services.begin_shutdown)  # type: ignore[union-attr]
         assert_error(client.get("/readyz"), 503, "shutting_down")
         assert_error(client.post("/compare", json=PAIR), 503, "shutting_down")
@@ -151,20 +142,21 @@ def test_shutdown_ends_every_pair_with_a_result_and_refuses_new_work(make_client
 
 
 def test_past_the_waiting_bound_new_work_gets_429_with_retry_after(make_client: MakeClient) -> None:
-    engine = FakeEngine(delay_s=0.5)
+    engine = FakeEngine(release_at=10**9)  # holds every pair until the test opens its gate
     client = make_client(engine, max_items_in_flight=1, max_items_waiting=2)
+    admission = client.app.state.services.judge.admission  # type: ignore[attr-defined]
     codes: list[int] = []
     threads = [
         threading.Thread(target=lambda: codes.append(client.post("/compare", json=PAIR).status_code)) for _ in range(3)
     ]
     for thread in threads:
         thread.start()
-        time.sleep(0.05)
-    time.sleep(0.1)
+    wait_until(lambda: (admission.in_flight, admission.waiting) == (1, 2), "one pair is judged and two wait")
     refused = client.post("/compare", json=PAIR)
     assert_error(refused, 429, "overloaded")
     assert refused.headers["retry-after"] == "5"
     assert_error(client.post("/batch", json={"items": [PAIR] * 10}), 429, "overloaded")
+    client.portal.call(engine.gate.set)  # type: ignore[union-attr]
     for thread in threads:
         thread.join()
     assert codes == [200, 200, 200]
@@ -173,36 +165,32 @@ def test_past_the_waiting_bound_new_work_gets_429_with_retry_after(make_client: 
     assert [r["status"] for r in body["results"]] == ["ok"] * 6
 
 
-class SlowTokenizer(CharTokenizer):
-    """Tokenizes a long text in half a second without holding the GIL (as a Rust tokenizer does), so that a
-    stalled event loop shows in the probes' times and nothing else does."""
+class BlockingTokenizer(CharTokenizer):
+    """Tokenizes a long text only once the test has had a probe answered meanwhile (or after 5 s), without
+    holding the GIL, as a Rust tokenizer does: were it run on the event loop, the probe could not answer."""
+
+    def __init__(self) -> None:
+        self.tokenizing = threading.Event()
+        self.probe_answered = threading.Event()
+        self.released_by_probe: list[bool] = []
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         if len(text) > 10_000:
-            time.sleep(0.5)
+            self.tokenizing.set()
+            self.released_by_probe.append(self.probe_answered.wait(timeout=5))
         return super().encode(text, add_special_tokens)
 
 
 def test_probes_answer_while_a_long_text_is_tokenized(make_client: MakeClient) -> None:
-    engine = FakeEngine(tokenizer=SlowTokenizer(), context_length=4_000_000)
-    client = make_client(engine, max_field_chars=2_000_000)
-    done = threading.Event()
-
-    def judge_a_long_pair() -> None:
-        client.post("/compare", json={**PAIR, "response1": "Word. " * 10_000})
-        done.set()
-
-    worker = threading.Thread(target=judge_a_long_pair)
-    started = time.perf_counter()
+    tokenizer = BlockingTokenizer()
+    client = make_client(FakeEngine(tokenizer=tokenizer, context_length=4_000_000), max_field_chars=2_000_000)
+    worker = threading.Thread(target=lambda: client.post("/compare", json={**PAIR, "response1": "Word. " * 10_000}))
     worker.start()
-    slowest = 0.0
-    while not done.is_set():
-        probe = time.perf_counter()
-        assert client.get("/healthz").status_code == 200
-        slowest = max(slowest, time.perf_counter() - probe)
+    assert tokenizer.tokenizing.wait(10)
+    assert client.get("/healthz").status_code == 200
+    tokenizer.probe_answered.set()
     worker.join()
-    assert time.perf_counter() - started > 0.5  # tokenizing took that long...
-    assert slowest < 0.2  # ...and the event loop kept answering probes meanwhile
+    assert tokenizer.released_by_probe and all(tokenizer.released_by_probe)
 
 
 def test_an_id_longer_than_the_limit_is_refused_and_never_echoed(client: TestClient) -> None:

@@ -7,10 +7,12 @@ import math
 
 import pytest
 
+from pandalm_client.models import Verdict
 from pandalm_serve.engines.base import EnginePrompt, Generation, Sampling
+from pandalm_serve.judge.format import render_output
 from tests.api.conftest import MakeClient
 from tests.fakes import CharTokenizer, FakeEngine
-from tests.support import PAIR
+from tests.support import PAIR, assert_probabilities_follow
 
 # What a text-prompt engine returns at the first position: top tokens by text (judge/labels.py TextLabels).
 FIRST_IS_BETTER = {"1": math.log(0.6), "2": math.log(0.3), "Tie": math.log(0.1)}
@@ -137,6 +139,33 @@ def test_full_mode_is_one_engine_call_with_the_label_log_probabilities(make_clie
     (generation,) = engine.samplings
     assert (generation.max_new_tokens, generation.top_logprobs) == (512, 5)
     assert result["probabilities"]["response1"] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("verdict", ["response1", "response2", "tie"])
+@pytest.mark.parametrize("mode", ["full", "verdict"])
+def test_token_id_probabilities_follow_the_label_the_judge_wrote(
+    make_client: MakeClient, verdict: Verdict, mode: str
+) -> None:
+    # The fake judge gives the tokens of the label it writes the highest log-probability: a label set that
+    # reads a token under another label's name makes another label the most probable.
+    engine = FakeEngine(render_output(verdict, "r", "ref"), tokenizer=CharTokenizer(), context_length=4096)
+    result = make_client(engine).post("/compare", json={**PAIR, "options": {"mode": mode}}).json()
+    assert result["verdict"] == verdict
+    assert_probabilities_follow(result)
+
+
+def test_token_id_probabilities_are_mapped_back_under_swap(make_client: MakeClient) -> None:
+    def knows_paris_by_token_ids(prompt: EnginePrompt, sampling: Sampling) -> str:
+        first = prompt.text.split("### Response 1:\n")[1].split("\n")[0]
+        return render_output("response1" if "Paris" in first else "response2", "r", "Paris")
+
+    engine = FakeEngine(knows_paris_by_token_ids, tokenizer=CharTokenizer(), context_length=4096)
+    pair = {**PAIR, "response1": "Lyon", "response2": "Paris", "options": {"swap": True}}
+    result = make_client(engine).post("/compare", json=pair).json()
+    assert (result["verdict"], result["consistent"]) == ("response2", True)
+    assert_probabilities_follow(result)
+    for order in result["orders"]:  # each order's probabilities in the request's positions
+        assert max(order["probabilities"], key=order["probabilities"].get) == "response2"
 
 
 def test_engine_without_probabilities_says_so(make_client: MakeClient) -> None:

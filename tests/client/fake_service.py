@@ -14,28 +14,30 @@ import httpx
 
 from pandalm_client.models import CompareResult, DecodingInfo, InfoResponse, JudgeOptions, LimitsInfo, Verdict
 
-# Built through the wire schema, so that the fake's /info is one the real client accepts.
-INFO: dict[str, Any] = InfoResponse(
-    service_version="0.1.0",
-    engine="fake",
-    model="fake-judge",
-    demo=False,
-    template_version="pandalm-v1",
-    prompt_format="token_ids",
-    tokenizer="fake",
-    bos_token="</s>",
-    data_parallel_size=None,
-    decoding=DecodingInfo(
-        options=JudgeOptions(
-            preset="greedy", max_new_tokens=512, truncate=False, mode="full", swap=False, neutralize_headers=False
-        ),
-        repetition_penalty=1.2,
-        beam_width=4,
-        batch_invariant=False,
-    ),
-    limits=LimitsInfo(context_length=2048, max_new_tokens=512, max_batch_items=1000),
-    ready=True,
-).model_dump(mode="json")
+# Every option's server default, as a real server's /info lists them (`JudgeOptions` unset means "the server's").
+SERVER_DEFAULTS = JudgeOptions(
+    preset="greedy", max_new_tokens=512, truncate=False, mode="full", swap=False, cache=True, neutralize_headers=False
+)
+
+
+def info(max_batch_items: int = 1000, demo: bool = False) -> dict[str, Any]:
+    """/info as a service on a token-id engine answers it, built from the wire schema so it cannot drift."""
+    unset = [name for name, value in SERVER_DEFAULTS.model_dump().items() if value is None]
+    assert not unset, f"the fake service's /info lacks the server default of {unset}"
+    return InfoResponse(
+        service_version="0.1.0",
+        engine="fake",
+        model="fake-judge",
+        demo=demo,
+        template_version="pandalm-v1",
+        prompt_format="token_ids",
+        tokenizer="fake",
+        bos_token="</s>",
+        data_parallel_size=None,
+        decoding=DecodingInfo(options=SERVER_DEFAULTS, repetition_penalty=1.2, beam_width=4, batch_invariant=False),
+        limits=LimitsInfo(context_length=2048, max_new_tokens=512, max_batch_items=max_batch_items),
+        ready=True,
+    ).model_dump(mode="json")
 
 
 # `pandalm ARGS` run in process: (exit code, stdout, stderr).
@@ -123,8 +125,7 @@ class FakeService:
             error = {"code": "not_ready" if status == 503 else "internal_error", "message": "scripted", "details": None}
             return httpx.Response(status, json={"error": error}, headers=headers)
         if request.url.path == "/info":
-            limits = {**INFO["limits"], "max_batch_items": self.max_batch_items}
-            return httpx.Response(200, json={**INFO, "demo": self.demo, "limits": limits})
+            return httpx.Response(200, json=info(self.max_batch_items, self.demo))
         if request.url.path == "/compare":
             return httpx.Response(200, json=self.judge(body, None))
         assert request.url.path == "/batch"

@@ -16,18 +16,9 @@ from pathlib import Path
 import pytest
 
 from pandalm_serve.app import create_app
-from pandalm_serve.engines.base import EnginePrompt, Sampling
-from pandalm_serve.judge.format import render_output
 from pandalm_serve.settings import Settings
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, prefers_longer
 from tests.support import serving
-
-
-def prefers_longer(prompt: EnginePrompt, sampling: Sampling) -> str:
-    first = prompt.text.split("### Response 1:\n")[1].split("\n\n### Response 2:\n")[0]
-    second = prompt.text.split("### Response 2:\n")[1].split("\n\n### Evaluation:")[0]
-    verdict = "response1" if len(first) > len(second) else "response2" if len(second) > len(first) else "tie"
-    return render_output(verdict, "The longer one is better.", "A reference.")  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from pandalm_serve.cache.engine import CachedEngine
 from pandalm_serve.engines.base import Engine
 from pandalm_serve.engines.remote import RemoteEngine
 from pandalm_serve.engines.vllm import VLLMEngine
+from pandalm_serve.metrics import Metrics
 from pandalm_serve.settings import Settings
 from tests.fakes import FakeEngine
 
@@ -19,7 +21,8 @@ def test_every_engine_implements_the_interface() -> None:
     fake: Engine = FakeEngine()
     remote: Engine = RemoteEngine(Settings(engine="remote", remote_url="http://127.0.0.1:1"))
     vllm: Engine = VLLMEngine(Settings())
-    for engine in (fake, remote, vllm):
+    cached: Engine = CachedEngine(fake, None, Metrics(), revision=None, template_version="pandalm-v1")
+    for engine in (fake, remote, vllm, cached):
         assert isinstance(engine, Engine)
 
 

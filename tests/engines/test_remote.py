@@ -156,17 +156,21 @@ async def test_top_logprobs_by_text_for_text_prompts(server: FakeOpenAIServer) -
     assert none.first_logprobs is None
 
 
-async def test_label_ids_ask_vllm_for_exactly_those_tokens_by_id(server: FakeOpenAIServer) -> None:
+async def test_label_ids_ask_vllm_for_exactly_those_tokens_by_id(server: FakeOpenAIServer, tokenizer_dir: Path) -> None:
     server.top_logprobs = {"token_id:52": -0.2, "token_id:53": -2.0, "token_id:87": -9999.0}
-    engine = await started(server.url)
+    engine = await started(server.url, tokenizer=str(tokenizer_dir))
     try:
+        assert engine.prompt_format == "token_ids"
         generation = await engine.generate(EnginePrompt("p", [2, 10, 11]), WITH_LABEL_IDS, "r")
+        server.top_logprobs = {"1": -0.2}  # a server that ignored the ask for ids: no probabilities, no guess
+        ignored = await engine.generate(EnginePrompt("p", [2, 10, 11]), WITH_LABEL_IDS, "r")
     finally:
         await engine.stop()
     body = server.requests[0]
     assert body["prompt"] == [2, 10, 11]
     assert (body["logprobs"], body["logprob_token_ids"], body["return_tokens_as_token_ids"]) == (3, [52, 53, 87], True)
-    assert generation.first_logprobs == {52: -0.2, 53: -2.0, 87: -9999.0}
+    assert generation.first_logprobs == {"52": -0.2, "53": -2.0, "87": -9999.0}
+    assert ignored.first_logprobs is None
 
 
 async def test_output_constraint_is_sent_as_vllm_structured_outputs(server: FakeOpenAIServer) -> None:
@@ -181,7 +185,7 @@ async def test_output_constraint_is_sent_as_vllm_structured_outputs(server: Fake
 async def test_tokenizer_makes_prompts_token_ids(server: FakeOpenAIServer, tokenizer_dir: Path) -> None:
     engine = await started(server.url, tokenizer=str(tokenizer_dir))
     try:
-        assert engine.tokenizer is not None
+        assert engine.tokenizer is not None and engine.prompt_format == "token_ids"
         assert engine.tokenizer_source == str(tokenizer_dir)
         assert engine.context_length == 2048  # the server's max_model_len
     finally:
@@ -191,7 +195,7 @@ async def test_tokenizer_makes_prompts_token_ids(server: FakeOpenAIServer, token
 async def test_without_a_tokenizer_auto_falls_back_to_text(server: FakeOpenAIServer) -> None:
     engine = await started(server.url)  # "served-judge" is no tokenizer this machine can load
     try:
-        assert (engine.tokenizer, engine.tokenizer_source) == (None, None)
+        assert (engine.tokenizer, engine.tokenizer_source, engine.prompt_format) == (None, None, "text")
     finally:
         await engine.stop()
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pandalm_serve.demo import ensure_demo_model
-from pandalm_serve.tools.processes import ServerFailed, ServerProcess, free_port, start_service
+from pandalm_serve.tools.processes import ServerFailed, ServerProcess, free_port
+from tests.servers import start_service
 
 
 def serve(log_dir: Path, name: str, *args: str) -> Iterator[str]:

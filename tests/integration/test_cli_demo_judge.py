@@ -35,7 +35,8 @@ def test_the_demo_judge_is_announced_and_cannot_gate_a_release(vllm_service: str
     code, _, err = pandalm(vllm_service, *gate)
     assert code == 2 and "refusing to gate on the demo judge" in err
     assert not (tmp_path / "gate").exists() and not (tmp_path / "log.jsonl").exists()  # nothing judged
-    code, _, _ = pandalm(vllm_service, *gate, "--allow-demo")
-    assert code in (0, 1, 3)  # random verdicts on three prompts: some decision, never a crash or exit 4
+    # Random weights disagree with themselves across orders: allowed here, so that the gate decides.
+    code, _, err = pandalm(vllm_service, *gate, "--allow-demo", "--max-inconsistent-rate", "1")
+    assert code in (0, 1, 3), err  # random verdicts on three prompts: some decision, never a crash or exit 4
     report = json.loads((tmp_path / "gate" / "report.json").read_text())
     assert report["judge"]["demo"] is True and report["prompts"] == 3

@@ -15,9 +15,9 @@ import pytest
 
 from pandalm_client.testset import load_testset
 from pandalm_serve.demo import ensure_demo_model
+from pandalm_serve.engines.tokenizer import load_tokenizer
 from pandalm_serve.judge.prompt import build_prompt
 from pandalm_serve.judge.tokens import PromptEncoder
-from pandalm_serve.model import load_tokenizer
 from tests.integration.conftest import serve
 from tests.support import CAPITAL_PAIR, assert_probabilities_follow
 

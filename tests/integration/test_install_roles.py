@@ -56,8 +56,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     uv = Path(sys.executable).parent / "uv"
-    for folder in (source / "client", source):
-        built = run(uv, "build", "--quiet", "--wheel", "--out-dir", out, folder, cwd=out)
+    for project in (source / "client", source):
+        built = run(uv, "build", "--quiet", "--wheel", "--out-dir", out, project, cwd=out)
         assert built.returncode == 0, built.stderr[-3000:]
     return out
 

@@ -35,7 +35,10 @@ def test_pandalm_eval_reproduces_pandalm_7b_agreement_exactly(
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     served = json.loads(run.stdout)
+    intervals = served.pop("intervals")  # bootstrap intervals around the figures (tests/client/test_evaluation.py)
     assert served == published.report()
+    for metric in ("accuracy", "macro_f1", "kappa"):
+        assert intervals[metric]["lower"] <= served[metric] <= intervals[metric]["upper"], metric
     assert served["n"] == 59 and served["without_verdict"] == 0
     for line in (tmp_path / "results.jsonl").read_text().splitlines():
         result = json.loads(line)

@@ -23,10 +23,10 @@ from aiohttp import web
 
 from pandalm_client.testset import VERDICT_LABELS, load_testset, pandalm_label
 from pandalm_serve.engines.remote import AFFINITY_HEADER
+from pandalm_serve.engines.tokenizer import load_tokenizer
 from pandalm_serve.judge.tokens import OrderedPair, PromptEncoder, TextPrompts, fit_prompt
-from pandalm_serve.model import load_tokenizer
-from pandalm_serve.tools.processes import ServerFailed, ServerProcess, free_port, start_service
-from pandalm_serve.tools.proxy import Proxy, proxies
+from pandalm_serve.tools.processes import ServerFailed, ServerProcess, free_port
+from tests.servers import Proxy, proxies, start_service
 from tests.support import assert_probabilities_follow
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pandalm_client.models import CompareResult
-from pandalm_serve.engines.base import EnginePrompt, Generation, Sampling
+from pandalm_serve.engines.base import EnginePrompt, Generation, Sampling, token_key
 from pandalm_serve.jobs.pairs import (
     INFERENCE_ERROR_COLUMN,
     STATE_COLUMN,
@@ -118,7 +118,7 @@ def test_the_job_gives_the_services_results(make_client: MakeClient, tmp_path: P
     def generation(prompt: EnginePrompt, sampling: Sampling) -> Generation:
         assert prompt.token_ids is not None and sampling.logprob_token_ids is not None
         text = reply(prompt.text)[: sampling.max_new_tokens]  # one character a token
-        first = {i: LOGPROBS.get(chr(i - 3), -9.0) for i in sampling.logprob_token_ids}
+        first = {token_key(i): LOGPROBS.get(chr(i - 3), -9.0) for i in sampling.logprob_token_ids}
         return Generation(text, "stop", len(prompt.token_ids), len(text), first)
 
     pairs = [

@@ -89,17 +89,17 @@ def test_token_labels_ask_for_every_starting_token_by_id() -> None:
 
 
 def test_a_label_takes_its_most_likely_starting_token() -> None:
-    read = LABELS.read({19: math.log(0.3), 20: math.log(0.2), 585: math.log(0.1), 54: math.log(0.25)})
+    read = LABELS.read({"19": math.log(0.3), "20": math.log(0.2), "585": math.log(0.1), "54": math.log(0.25)})
     assert read.probabilities is not None and read.note is None
     assert read.probabilities.tie == pytest.approx(0.25 / 0.75)
     # A token the engine masked (-inf, or vLLM's server's -9999) or did not return has no mass.
-    read = LABELS.read({19: -math.inf, 20: math.log(0.1), 585: -9999.0})
+    read = LABELS.read({"19": -math.inf, "20": math.log(0.1), "585": -9999.0})
     assert read.probabilities == LabelProbabilities(response1=0.0, response2=1.0, tie=0.0)
 
 
 def test_probabilities_follow_the_greedy_choice() -> None:
     # Greedy decoding picks `1` (0.3), though the two tokens that start `Tie` add up to more.
-    p = LABELS.read({19: math.log(0.3), 20: math.log(0.1), 585: math.log(0.2), 54: math.log(0.2)}).probabilities
+    p = LABELS.read({"19": math.log(0.3), "20": math.log(0.1), "585": math.log(0.2), "54": math.log(0.2)}).probabilities
     assert p is not None and max(p.response1, p.response2, p.tie) == p.response1
 
 

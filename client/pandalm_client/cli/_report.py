@@ -5,9 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
+from ._judged import Judged
+
 if TYPE_CHECKING:
     from ..models import CompareResult
-    from .gate import Judged
 
 _HEADLINES = {
     "pass": "PASS: the candidate is at least as good as the baseline",

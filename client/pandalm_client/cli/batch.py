@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from .._client import PandaLMClient
 from ..models import BatchSummary, CompareRequest, CompareResult
-from . import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
-from ._errors import INPUT_ERROR_CODES, item_errors
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, INPUT_ERROR_CODES, item_errors
 from ._io import InputError, ProgressBar, read_jsonl
 from ._judge import judge_info
 

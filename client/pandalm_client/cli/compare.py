@@ -7,7 +7,8 @@ from typing import Any
 
 from .._client import PandaLMClient
 from ..models import CompareResult
-from . import EXIT_OK, add_option_flags, options_of
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_OK
 from ._judge import judge_info
 
 _NAMES = {"response1": "response 1 is better", "response2": "response 2 is better", "tie": "tie"}

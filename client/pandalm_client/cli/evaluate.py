@@ -21,7 +21,8 @@ from .._client import PandaLMClient
 from ..evaluation import bootstrap_intervals, compare_deployments
 from ..models import CompareResult
 from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
-from . import EXIT_OK, add_option_flags, options_of
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_OK
 from ._io import InputError, ProgressBar, read_jsonl
 from ._judge import judge_info
 

@@ -18,19 +18,19 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
-from ..models import CompareResult
 from ..sequential import SequentialStats, sequential_stats
 from ..stats import GateStats, gate_stats, pairs_needed
-from . import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
 from ._args import bounded_float
-from ._errors import UsageError, item_errors
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, UsageError, item_errors
 from ._io import ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
 from ._judge import judge_info
+from ._judged import Judged
 from ._log import JudgementLog, judge_identity
 from ._report import junit_xml, markdown_summary
 
@@ -39,27 +39,6 @@ PLAN_TIE_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
 # tolerates p_win - p_loss down to -0.10 (twice the margin of 0.05); above 10% inconsistent prompts,
 # what the judge cannot decide could by itself move the difference by more than that tolerance.
 DEFAULT_MAX_INCONSISTENT_RATE = 0.10
-
-
-@dataclass(frozen=True, slots=True)
-class Judged:
-    """One prompt: the candidate as response 1, the baseline as response 2, judged in both orders."""
-
-    id: str
-    candidate: ModelOutput
-    baseline: ModelOutput
-    result: CompareResult
-
-    @property
-    def score(self) -> float | None:
-        """1 win, 0 loss, ½ tie or disagreeing orders; None when there is no verdict."""
-        if self.result.status != "ok":
-            return None
-        if self.result.verdict == "response1":
-            return 1.0
-        if self.result.verdict == "response2":
-            return 0.0
-        return 0.5
 
 
 def register(commands: Any) -> None:

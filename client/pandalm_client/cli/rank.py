@@ -16,8 +16,9 @@ from typing import Any
 
 from .._client import PandaLMClient
 from ..ranking import RankingTable, rank_models, win_rate_matrix
-from . import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, add_option_flags, options_of
 from ._args import bounded_float, positive_int
+from ._common import add_option_flags, options_of
+from ._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE
 from ._io import InputError, ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
 from ._judge import judge_info
 from ._log import JudgementLog, judge_identity

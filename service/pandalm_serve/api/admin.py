@@ -22,7 +22,7 @@ async def clear_cache(services: ServicesDep) -> dict[str, int]:
     if not current_caller.get().admin:
         raise ServiceError("clearing the cache needs an admin key (marked `admin` in the keys file)", code="forbidden")
     try:
-        cleared = await services.judge.generations.clear()
+        cleared = await services.engine.clear()
     except CacheUnavailable as exc:
         raise ServiceError("the verdict cache is unavailable; nothing was cleared", code="cache_unavailable") from exc
     return {"cleared": cleared}

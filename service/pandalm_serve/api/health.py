@@ -43,14 +43,14 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
 async def info(services: ServicesDep) -> InfoResponse:
     s = services.settings
     engine = services.engine
-    token_ids = engine.tokenizer is not None
+    token_ids = engine.prompt_format == "token_ids"
     return InfoResponse(
         service_version=__version__,
         engine=engine.name,
         model=engine.model_name,
         demo=services.judge.profile.demo,
         template_version=TEMPLATE_VERSION,
-        prompt_format=("token_ids" if token_ids else "text") if services.ready else None,
+        prompt_format=engine.prompt_format if services.ready else None,
         tokenizer=engine.tokenizer_source if token_ids else None,
         bos_token=s.bos_token if token_ids else None,
         data_parallel_size=engine.data_parallel_size,

@@ -38,12 +38,8 @@ T = TypeVar("T")
 )
 async def compare(body: CompareRequest, services: ServicesDep, request: Request) -> CompareResult | Response:
     services.require_ready()
-    services.judge.admission.check_room()
-    result = await _unless_disconnected(request, services.judge.compare(body, client=_client(request)))
-    if isinstance(result, CompareResult) and result.error is not None:
-        error = result.error
-        raise ServiceError(error.message, code=error.code, details=error.details)
-    return result
+    services.judge.accept()
+    return await _unless_disconnected(request, services.judge.compare(body, client=_client(request)))
 
 
 @router.post(
@@ -69,8 +65,7 @@ async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> 
         )
     services.require_ready()
     judge = services.judge
-    judge.options(body.options)  # an invalid batch-level option fails the whole request (422), not every item
-    judge.admission.check_room()
+    judge.accept(body.options)  # an invalid batch-level option fails the whole request (422), not every item
     services.metrics.batch_items.observe(len(body.items))
     client = _client(request)
     if NDJSON in request.headers.get("accept", ""):

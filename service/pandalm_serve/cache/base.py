@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..engines.base import EnginePrompt, Sampling
+
+# Files up to this size (configs, tokenizers) go into a local model's fingerprint whole.
+_SMALL_FILE_BYTES = 2**20
 
 
 class CacheBackend(Protocol):
@@ -51,6 +55,26 @@ class UnusableCache:
         return None
 
 
+def model_identity(engine: str, model: str, revision: str | None, served: str = "", namespace: str = "") -> str:
+    """What makes one model's verdicts comparable: its engine, name and revision, and for a local folder a
+    fingerprint of its files (names and sizes, and the small files' contents), so new weights under the
+    same path do not reuse old verdicts. `served` is what a remote server says of the model behind the name
+    (its weights' path, its context), `namespace` the operator's own name for the cache's share; each is
+    part of the identity only when given, so that existing caches keep their keys."""
+    identity = f"{engine}|{model}|{revision or ''}"
+    identity += "".join(f"|{name}={value}" for name, value in (("served", served), ("ns", namespace)) if value)
+    folder = Path(model)
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            size = path.stat().st_size
+            digest.update(f"{path.relative_to(folder)}:{size}\n".encode())
+            if size <= _SMALL_FILE_BYTES:
+                digest.update(path.read_bytes())
+        identity += "|" + digest.hexdigest()
+    return identity
+
+
 def generation_key(
     model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling, *, scope: str = ""
 ) -> str:
@@ -61,6 +85,9 @@ def generation_key(
     content: dict[str, object] = {
         "model": model_identity,
         "template": template_version,
+        # How a stored generation is written (cache/engine.py): 2 names tokens as FirstLogprobs does, so
+        # entries written before are never read as these.
+        "codec": 2,
         "prompt": prompt.token_ids if prompt.token_ids is not None else prompt.text,
         "sampling": {
             "preset": sampling.preset,

@@ -122,13 +122,3 @@ async def read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
             response.close()
             break
     return b"".join(chunks)[:limit]
-
-
-def retry_after_seconds(value: str | None, cap_s: float) -> float | None:
-    """A `Retry-After` header in seconds, at most `cap_s`; None when absent or not a finite, non-negative number
-    (`nan`, `inf`, an HTTP date)."""
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return min(seconds, cap_s) if math.isfinite(seconds) and seconds >= 0 else None

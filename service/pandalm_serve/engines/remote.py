@@ -16,19 +16,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from typing import Any
 
 import aiohttp
 import orjson
 from pydantic import ValidationError
 
-from pandalm_client.models import Preset
+from pandalm_client import RetryPolicy
+from pandalm_client.models import Preset, PromptFormat
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
-from ..model import load_tokenizer
 from ..settings import PANDALM_7B, Settings
-from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
 from .openai_response import (
     ERROR_BODY_BYTES,
     MODELS_BYTES,
@@ -40,17 +39,16 @@ from .openai_response import (
     parse_completion,
     read_limited,
     read_prefix,
-    retry_after_seconds,
 )
+from .tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_BACKOFF_BASE_S = 0.5
-_BACKOFF_CAP_S = 10.0
+# What vLLM and the routers in front of it answer when overloaded or briefly down: every 5xx of theirs is
+# transient (a replica restarting, a router without a healthy replica). The policy is the client's own.
+UPSTREAM_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A health probe must answer quickly, whatever the remote server does.
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
-_RETRY_AFTER_CAP_S = 30.0
 # The session header vLLM's router reads before any other (`vllm-router --policy sticky_least_loaded` or
 # `consistent_hash`). Its value is the same for every prompt of one instruction and input, so that they reach
 # the replica holding their prefix in its cache; README "Scaling out" has the measurement. Others ignore it.
@@ -67,11 +65,13 @@ class RemoteEngine:
     def __init__(self, settings: Settings) -> None:
         assert settings.remote_url is not None
         self._settings = settings
+        self._retry = RetryPolicy(max_retries=settings.remote_max_retries, retry_statuses=UPSTREAM_RETRY_STATUSES)
         self.base_url = _base_url(settings.remote_url)
         self.model_name = settings.remote_model or settings.model or ""
         self.context_length: int | None = None
         self.tokenizer: Any | None = None
         self.tokenizer_source: str | None = None
+        self.prompt_format: PromptFormat = "text"  # token ids once PandaLM's tokenizer loads (start)
         # What the server reports of the model behind the name, for the cache's identity of the model.
         self.served_identity = ""
         self._session: aiohttp.ClientSession | None = None
@@ -100,7 +100,7 @@ class RemoteEngine:
             "remote engine: %s at %s, prompts as %s",
             self.model_name,
             self.base_url,
-            "token ids" if self.tokenizer is not None else "text",
+            self.prompt_format,
         )
 
     async def _load_tokenizer(self) -> None:
@@ -124,22 +124,23 @@ class RemoteEngine:
             )
             return
         self.tokenizer_source = source
+        self.prompt_format = "token_ids"
         if self.context_length is None:
             self.context_length = s.max_model_len
 
     async def _models(self) -> list[dict[str, Any]]:
         """The server's model list, or [] when it has none (not every compatible server lists models)."""
         assert self._session is not None
-        for attempt in range(self._settings.remote_max_retries + 1):
+        for attempt in range(self._retry.max_retries + 1):
             try:
                 async with self._session.get(f"{self.base_url}/v1/models") as response:
                     if response.status == 200:
                         return _model_list(await read_limited(response, MODELS_BYTES))
-                    if response.status not in _RETRY_STATUSES:
+                    if not self._retry.retries(response.status):
                         return []
             except (TimeoutError, aiohttp.ClientError) as exc:
                 logger.warning("remote server not answering yet (%s)", type(exc).__name__)
-            await asyncio.sleep(_backoff(attempt))
+            await asyncio.sleep(self._retry.delay(attempt))
         raise EngineError("the remote server does not answer", code="remote_unavailable")
 
     async def stop(self) -> None:
@@ -168,13 +169,13 @@ class RemoteEngine:
             finish_reason="length" if choice.finish_reason == "length" else "stop",
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
-            first_logprobs=_first_logprobs(choice.logprobs) if asked else None,
+            first_logprobs=_first_logprobs(choice.logprobs, self.prompt_format) if asked else None,
         )
 
     async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> bytes:
         """The body of the server's 200, read up to what `max_tokens` tokens can take, after the retries."""
         assert self._session is not None
-        retries = self._settings.remote_max_retries
+        retries = self._retry.max_retries
         headers = {"X-Request-Id": request_id, "Content-Type": "application/json"}
         if affinity:
             headers[AFFINITY_HEADER] = affinity
@@ -182,22 +183,22 @@ class RemoteEngine:
         payload = orjson.dumps(body)
         for attempt in range(retries + 1):
             last_attempt = attempt == retries
-            retry_after: float | None = None
+            retry_after: str | None = None
             try:
                 async with self._session.post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
                     if response.status == 200:
                         return await read_limited(response, completion_limit(body["max_tokens"]))
                     # The server's error text can quote the prompt: it is read, never repeated.
                     text = (await read_prefix(response, ERROR_BODY_BYTES)).decode("utf-8", "replace")
-                    if response.status not in _RETRY_STATUSES:
+                    if not self._retry.retries(response.status):
                         raise _rejected(response.status, text)
                     problem = f"HTTP {response.status}"
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"), _RETRY_AFTER_CAP_S)
+                    retry_after = response.headers.get("Retry-After")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = type(exc).__name__
             if last_attempt:
                 break
-            delay = retry_after if retry_after is not None else _backoff(attempt)
+            delay = self._retry.delay(attempt, retry_after)
             logger.warning("remote %s failed (%s); retry %d/%d in %.1fs", path, problem, attempt + 1, retries, delay)
             await asyncio.sleep(delay)
         raise EngineError(
@@ -237,14 +238,18 @@ def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> di
     return body
 
 
-def _first_logprobs(logprobs: CompletionLogprobs | None) -> FirstLogprobs | None:
-    """The first position's log-probabilities of a completion, by token id (`token_id:N`) or by text."""
+def _first_logprobs(logprobs: CompletionLogprobs | None, prompt_format: PromptFormat) -> FirstLogprobs | None:
+    """The first position's log-probabilities of a completion (validated: parse_completion): by token id (which
+    vLLM writes `token_id:N`) in the `token_ids` format, by text in `text`. A server that ignored the ask for
+    ids gives none."""
     top = logprobs.top_logprobs[0] if logprobs is not None and logprobs.top_logprobs else None
     if top is None:
         return None
-    if top and all(k.startswith(TOKEN_ID_PREFIX) for k in top):
-        return {int(k.removeprefix(TOKEN_ID_PREFIX)): v for k, v in top.items()}
-    return dict(top)
+    if prompt_format == "text":
+        return dict(top)
+    if not all(k.startswith(TOKEN_ID_PREFIX) for k in top):
+        return None
+    return {token_key(int(k.removeprefix(TOKEN_ID_PREFIX))): v for k, v in top.items()}
 
 
 def _rejected(status: int, text: str) -> Exception:
@@ -269,11 +274,6 @@ def _error_type(text: str) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return kind if isinstance(kind, str) and len(kind) <= 64 and kind.replace("_", "").isalnum() else None
-
-
-def _backoff(attempt: int) -> float:
-    # Full jitter, so retries from many concurrent items do not arrive together.
-    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
 
 
 def _base_url(url: str) -> str:

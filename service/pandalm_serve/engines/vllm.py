@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pandalm_client.models import Preset
+from pandalm_client.models import Preset, PromptFormat
 
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
-from ..model import resolve_model
 from ..settings import Settings
-from .base import EnginePrompt, FirstLogprobs, Generation, Sampling
+from .base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +26,13 @@ _CPU_DEFAULT_KV_CACHE_GIB = 1.0
 class VLLMEngine:
     name = "vllm"
     presets: frozenset[Preset] = frozenset({"greedy", "beam"})
+    prompt_format: PromptFormat = "token_ids"  # vLLM tokenizes nothing of ours: the judge gives token ids
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: Callable[[], str] | None = None) -> None:
+        """`model` names the model to load (a folder or hub name), resolved by the caller: it may build the
+        demo judge, so it is called in a thread at start. Without it, `settings.model`."""
         self._settings = settings
+        self._resolve = model
         self._engine: Any = None
         self._beam_search: Any = None
         self.model_name = settings.model or ""
@@ -39,7 +43,9 @@ class VLLMEngine:
 
     async def start(self) -> None:
         s = self._settings
-        model = await asyncio.to_thread(resolve_model, s)
+        model = await asyncio.to_thread(self._resolve) if self._resolve is not None else s.model
+        if not model:
+            raise ConfigurationError("no model to load: pass --model")
         self.model_name = model
         if Path(model).is_dir():
             # A local model needs nothing from the hub: no connection is even tried.
@@ -155,20 +161,13 @@ class VLLMEngine:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
-        label_ids = list(sampling.logprob_token_ids) if sampling.logprob_token_ids else None
+        kwargs = vllm_sampling_params(sampling)
+        regex = kwargs.pop("structured_outputs", None)
         params = SamplingParams(
-            temperature=0.0,
-            repetition_penalty=sampling.repetition_penalty,
-            max_tokens=sampling.max_new_tokens,
-            ignore_eos=sampling.ignore_eos,
-            stop=list(sampling.stop) or None,
+            **kwargs,
             output_kind=RequestOutputKind.FINAL_ONLY,
-            structured_outputs=StructuredOutputsParams(regex=sampling.output_regex) if sampling.output_regex else None,
-            # The log-probabilities of exactly these tokens (after the repetition penalty and the other
-            # processors: logprobs_mode="processed_logprobs"), at every generated position. `logprobs`
-            # stays unset: with it, Model Runner V2 would also rank the whole vocabulary. The flat
-            # format spares the garbage collector.
-            logprob_token_ids=label_ids,
+            structured_outputs=StructuredOutputsParams(**regex) if regex else None,
+            # The flat format of the log-probabilities spares the garbage collector.
             flat_logprobs=True,
         )
         final = None
@@ -194,11 +193,32 @@ class VLLMEngine:
         return final
 
 
+def vllm_sampling_params(sampling: Sampling) -> dict[str, Any]:
+    """A greedy generation's vLLM `SamplingParams`, as keyword arguments: the engine's, and what Ray Data's vLLM
+    stage takes as `sampling_params` (the batch job). Beam search takes its own (`BeamSearchParams`)."""
+    params: dict[str, Any] = {
+        "temperature": 0.0,
+        "repetition_penalty": sampling.repetition_penalty,
+        "max_tokens": sampling.max_new_tokens,
+        "stop": list(sampling.stop),
+    }
+    if sampling.ignore_eos:
+        params["ignore_eos"] = True
+    if sampling.output_regex is not None:
+        params["structured_outputs"] = {"regex": sampling.output_regex}
+    if sampling.logprob_token_ids:
+        # The log-probabilities of exactly these tokens (after the repetition penalty and the other processors:
+        # logprobs_mode="processed_logprobs"), at every generated position. `logprobs` stays unset: with it,
+        # Model Runner V2 would also rank the whole vocabulary.
+        params["logprob_token_ids"] = list(sampling.logprob_token_ids)
+    return params
+
+
 def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
     """The log-probabilities vLLM returned at the first generated position, by token id."""
     if logprobs is None or len(logprobs) == 0:
         return None
-    return {token_id: entry.logprob for token_id, entry in logprobs[0].items()}
+    return {token_key(token_id): entry.logprob for token_id, entry in logprobs[0].items()}
 
 
 def _make_beam_searcher(engine: Any) -> Any:

@@ -1,8 +1,10 @@
 """PandaLM's judging cut into the steps of a batch job: a pair -> one vLLM request per order -> a `CompareResult`.
 
-The steps are the service's own (judge/): the prompt as PandaLM's token ids with its BOS token, fitted
-to the context; the labels' token ids for the probabilities; the parser; swap's reconciliation. They are
-plain functions on rows (dicts) so that Ray Data can run them on its workers and the tests without Ray:
+The steps are the service's own per-order pipeline (judge/pipeline.py): the prompt as PandaLM's token ids with
+its BOS token, fitted to the context; the labels' token ids for the probabilities; the reading; swap's
+reconciliation and the result. Only who runs the engine differs: here Ray Data's vLLM stage, between `prepare`
+and `read`. They are plain functions on rows (dicts) so that Ray Data can run them on its workers and the tests
+without Ray:
 
 1. `prepare(options, row)`: the rows vLLM gets, one per order, each with `tokenized_prompt`,
    `sampling_params` and `pandalm`, the state of that order as JSON (`OrderState`).
@@ -25,24 +27,22 @@ from pandalm_client.models import (
     CompareResult,
     ErrorBody,
     FinishReason,
-    LabelProbabilities,
     Mode,
     Order,
-    OrderResult,
     ResultWarning,
-    Usage,
-    Verdict,
     error_details,
 )
 
+from ..demo import profile_of
+from ..engines.base import FirstLogprobs, Generation, token_key
+from ..engines.tokenizer import load_tokenizer
+from ..engines.vllm import vllm_sampling_params
 from ..errors import ServiceError
-from ..judge.injection import screen
 from ..judge.labels import token_labels
-from ..judge.prompt import TEMPLATE_VERSION
-from ..judge.reading import merged_warnings, read_order, total_tokens
-from ..judge.swap import both_orders, order_result
-from ..judge.tokens import PromptEncoder, fit_prompt
-from ..model import load_tokenizer, profile_of
+from ..judge.options import ResolvedOptions
+from ..judge.pipeline import Decoding, OrderPipeline, assemble, error_result
+from ..judge.reading import OrderJudgement
+from ..judge.tokens import PromptEncoder, TokenPrompts
 
 # The column carrying each order's state through the job, as JSON (one string: no schema for Arrow to infer).
 STATE_COLUMN = "pandalm"
@@ -72,52 +72,45 @@ class JobOptions:
     neutralize_headers: bool = False
 
     @property
-    def orders(self) -> tuple[Order, ...]:
-        return _ORDERS if self.swap else _ORDERS[:1]
+    def resolved(self) -> ResolvedOptions:
+        """The options as the service's judge resolves them: every pair's."""
+        return ResolvedOptions(
+            preset="greedy",
+            max_new_tokens=self.max_new_tokens,
+            truncate=self.truncate,
+            mode=self.mode,
+            swap=self.swap,
+            cache=False,
+            neutralize_headers=self.neutralize_headers,
+        )
 
 
 class OrderState(BaseModel):
-    """One order of one pair, as it travels through the job: before vLLM, then with its judgement."""
+    """One order of one pair as it travels through the job: its plan's warnings before vLLM, its judgement after
+    (or the pair's error)."""
 
     id: str | None = None
     order: Order = "original"
     orders: int = 1  # rows this pair has in the job: 2 with swap, 1 without, 1 for a pair that failed early
     warnings: list[ResultWarning] = []
     error: ErrorBody | None = None
-    # Set by `PairJudging.read`.
-    raw: str | None = None
-    verdict: Verdict | None = None  # in the request's positions
-    reason: str | None = None
-    reference: str | None = None
-    probabilities: LabelProbabilities | None = None  # in the request's positions
-    finish_reason: FinishReason | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    judgement: OrderJudgement | None = None  # set by `PairJudging.read`
 
 
 class PairJudging:
-    """The steps that need PandaLM's tokenizer: building each order's prompt, and reading vLLM's output."""
+    """The service's per-order pipeline (judge/pipeline.py) with PandaLM's tokenizer, cut into the job's steps."""
 
     def __init__(self, options: JobOptions, tokenizer: Any) -> None:
         self.options = options
+        self.resolved = options.resolved
         self.encoder = PromptEncoder(tokenizer, options.bos_token)
-        self.labels = token_labels(self.encoder)
+        self.labels = labels = token_labels(self.encoder)
+        output_regex = profile_of(options.model, options.tokenizer).output_regex  # the demo judge's format
+        decoding = Decoding(options.repetition_penalty, beam_width=1, output_regex=output_regex)
+        self.pipeline = OrderPipeline(TokenPrompts(self.encoder, options.max_model_len), labels, decoding)
+        self.sampling = self.pipeline.sampling(self.resolved)
+        self.sampling_params = vllm_sampling_params(self.sampling)
         self.eos_id: int | None = getattr(tokenizer, "eos_token_id", None)
-        verdict_mode = options.mode == "verdict"
-        # In verdict mode PandaLM stops after its label, as in the service (judge/judge.py).
-        self.max_tokens = self.labels.max_length if verdict_mode else options.max_new_tokens
-        self.stop = ["\n"] if verdict_mode else []
-        self.sampling_params: dict[str, Any] = {
-            "temperature": 0.0,
-            "repetition_penalty": options.repetition_penalty,
-            "max_tokens": self.max_tokens,
-            "stop": self.stop,
-            # Exactly these tokens' log-probabilities (the engine runs with processed_logprobs), as in process.
-            "logprob_token_ids": list(self.labels.all_ids),
-        }
-        output_regex = profile_of(options.model, options.tokenizer).output_regex
-        if output_regex is not None:  # the demo judge: constrained to PandaLM's format
-            self.sampling_params["structured_outputs"] = {"regex": output_regex}
 
     def prepare(self, row: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The rows vLLM gets for one pair: one per order, or one that carries the pair's error.
@@ -128,29 +121,15 @@ class PairJudging:
         """
         request_id = _request_id(row.get("id"))
         try:
-            request = _request(row)
-            first = screen("response1", request.response1, neutralize=self.options.neutralize_headers)
-            second = screen("response2", request.response2, neutralize=self.options.neutralize_headers)
-            rows = []
-            for order in self.options.orders:
-                names = ("response1", "response2") if order == "original" else ("response2", "response1")
-                pair = (first.text, second.text) if order == "original" else (second.text, first.text)
-                fitted = fit_prompt(
-                    self.encoder,
-                    request.instruction,
-                    request.input,
-                    *pair,
-                    context_length=self.options.max_model_len,
-                    max_new_tokens=self.max_tokens,
-                    truncate=self.options.truncate,
-                    names=names,
+            planned = self.pipeline.plan(_request(row), self.resolved)
+            return [
+                self._row(
+                    p.prompt.token_ids or [],
+                    self.sampling_params,
+                    OrderState(id=request_id, order=p.order, orders=len(planned), warnings=p.warnings),
                 )
-                # The screening's warnings go with the original order, as in the service.
-                screened = [*first.warnings, *second.warnings] if order == "original" else []
-                warnings = [*screened, *fitted.warnings]
-                state = OrderState(id=request_id, order=order, orders=len(self.options.orders), warnings=warnings)
-                rows.append(self._row(fitted.token_ids, self.sampling_params, state))
-            return rows
+                for p in planned
+            ]
         except ServiceError as exc:
             error = exc.body()
         except ValidationError as exc:
@@ -173,42 +152,27 @@ class PairJudging:
 
     def read(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """One order's judgement from Ray Data's vLLM output row (`generated_text`, `generated_tokens`,
-        `num_input_tokens`, `logprobs`): the same steps as the service's judge."""
+        `num_input_tokens`, `logprobs`): the same reading as the service's judge."""
         state = OrderState.model_validate_json(row[STATE_COLUMN])
         if state.error is not None:
             return {STATE_COLUMN: state.model_dump_json()}
-        text = str(row["generated_text"])
         tokens = [int(t) for t in row["generated_tokens"]]
-        finish = self._finish_reason(tokens)
-        reading = read_order(
-            text,
-            finish,
-            state.order,
-            self.labels.read(_first_logprobs(row.get("logprobs"))),
-            verdict_mode=self.options.mode == "verdict",
-            max_new_tokens=self.max_tokens,
+        generation = Generation(
+            text=str(row["generated_text"]),
+            finish_reason=self._finish_reason(tokens),
+            prompt_tokens=int(row["num_input_tokens"]),
+            completion_tokens=len(tokens),
+            first_logprobs=_first_logprobs(row.get("logprobs")),
         )
-        judged = state.model_copy(
-            update={
-                "raw": text,
-                "verdict": reading.verdict,
-                "reason": reading.parsed.reason,
-                "reference": reading.parsed.reference,
-                "probabilities": reading.probabilities,
-                "finish_reason": finish,
-                "prompt_tokens": int(row["num_input_tokens"]),
-                "completion_tokens": len(tokens),
-                "warnings": [*state.warnings, *reading.warnings],
-            }
-        )
-        return {STATE_COLUMN: judged.model_dump_json()}
+        judgement = self.pipeline.read(self.resolved, state.order, state.warnings, generation)
+        return {STATE_COLUMN: state.model_copy(update={"judgement": judgement}).model_dump_json()}
 
     def _finish_reason(self, tokens: list[int]) -> FinishReason:
         """vLLM's finish reason, which Ray Data's output rows do not carry: `length` when the generation
         reached `max_tokens` without ending on the end of sequence or on a stop string."""
-        if len(tokens) < self.max_tokens or (tokens and tokens[-1] == self.eos_id):
+        if len(tokens) < self.sampling.max_new_tokens or (tokens and tokens[-1] == self.eos_id):
             return "stop"
-        if self.stop and any(stop in self.encoder.decode(tokens[-1:]) for stop in self.stop):
+        if any(stop in self.encoder.decode(tokens[-1:]) for stop in self.sampling.stop):
             return "stop"
         return "length"
 
@@ -240,41 +204,11 @@ def failed_order(row: Mapping[str, Any]) -> dict[str, Any]:
 def combine(rows: Sequence[Mapping[str, Any]], index: int, options: JobOptions) -> CompareResult:
     """The result of one pair from its orders' rows, shaped as the service's `/batch` gives it."""
     orders = [OrderState.model_validate_json(row[STATE_COLUMN]) for row in rows]
-    first = orders[0]
-    common: dict[str, Any] = {"id": first.id, "index": index, "model": options.model}
-    common["template_version"] = TEMPLATE_VERSION
-    failed = next((o for o in orders if o.error is not None), None)
-    if failed is not None:
-        return CompareResult(**common, status="error", error=failed.error)
-    consistent: bool | None = None
-    order_results: list[OrderResult] | None = None
-    if options.swap:
-        order_results = [
-            order_result(o.order, o.verdict, o.raw or "", o.probabilities, o.finish_reason or "stop") for o in orders
-        ]
-        both = both_orders(order_results)
-        verdict, consistent, probabilities = both.verdict, both.consistent, both.probabilities
-    else:
-        verdict, probabilities = first.verdict, first.probabilities
-    return CompareResult(
-        **common,
-        verdict=verdict,
-        status="ok" if verdict is not None else "unparsed",
-        reason=first.reason,
-        reference=first.reference,
-        raw=first.raw,
-        preset="greedy",
-        mode=options.mode,
-        probabilities=probabilities,
-        consistent=consistent,
-        orders=order_results,
-        finish_reason=first.finish_reason,
-        usage=Usage(
-            prompt_tokens=total_tokens(o.prompt_tokens for o in orders),
-            completion_tokens=total_tokens(o.completion_tokens for o in orders),
-        ),
-        warnings=merged_warnings(o.warnings for o in orders),
-    )
+    error = next((o.error for o in orders if o.error is not None), None)
+    if error is not None:
+        return error_result(orders[0].id, index, error, options.model)
+    judged = [o.judgement for o in orders if o.judgement is not None]
+    return assemble(orders[0].id, index, options.resolved, judged, options.model)
 
 
 def pair_rows(rows: Iterable[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
@@ -314,13 +248,13 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _first_logprobs(logprobs: Any) -> dict[int, float] | None:
+def _first_logprobs(logprobs: Any) -> FirstLogprobs | None:
     """The first generated position's log-probabilities by token id, from Ray Data's
     `[{token_id: {"logprob", "rank", "decoded_token"}}, ...]` (keys may come back as strings)."""
     if logprobs is None or len(logprobs) == 0 or not logprobs[0]:
         return None
-    first: dict[int, float] = {}
+    first: dict[str, float] = {}
     for token_id, entry in logprobs[0].items():
         if entry is not None:
-            first[int(token_id)] = float(entry["logprob"] if isinstance(entry, Mapping) else entry)
+            first[token_key(int(token_id))] = float(entry["logprob"] if isinstance(entry, Mapping) else entry)
     return first or None

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from pandalm_client.models import BatchSummary, CompareResult
 
 from ..judge.batch import summarize
+from ..settings import Settings
 from .pairs import INFERENCE_ERROR_COLUMN, JobOptions, combine, failed_order, pair_rows, prepare, read
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ class EngineConfig:
     batch_size: int = 64
 
 
+def _default(name: str) -> Any:
+    """The service's default for a setting the job shares with it (settings.py states each once)."""
+    return Settings.model_fields[name].default
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pandalm_serve.jobs.ray_batch", description=(__doc__ or "").split("\n")[0]
@@ -62,11 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="PandaLM's folder or hub name (e.g. WeOpenML/PandaLM-7B-v1)")
     parser.add_argument("--tokenizer", help="PandaLM's tokenizer; default: the model's own")
     parser.add_argument("--revision", help="the model's revision on the hub")
-    parser.add_argument("--bos-token", default="</s>", help="token every prompt starts with; empty: the tokenizer's")
-    parser.add_argument("--max-model-len", type=int, default=2048)
-    parser.add_argument("--mode", choices=["full", "verdict"], default="full")
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--repetition-penalty", type=float, default=1.2)
+    parser.add_argument(
+        "--bos-token", default=_default("bos_token"), help="token every prompt starts with; empty: the tokenizer's"
+    )
+    parser.add_argument("--max-model-len", type=int, default=_default("max_model_len"))
+    parser.add_argument("--mode", choices=["full", "verdict"], default=_default("mode"))
+    parser.add_argument("--max-new-tokens", type=int, default=_default("max_new_tokens"))
+    parser.add_argument("--repetition-penalty", type=float, default=_default("repetition_penalty"))
     parser.add_argument("--truncate", action="store_true", help="shorten responses that do not fit the context")
     parser.add_argument("--swap", action="store_true", help="judge both orders (what `pandalm gate` and `rank` use)")
     parser.add_argument("--neutralize-headers", action="store_true")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 
@@ -15,7 +16,11 @@ from pandalm_client.models import (
     JudgeOptions,
 )
 
+from ..errors import ServiceError
 from .judge import Judge
+from .pipeline import error_result
+
+logger = logging.getLogger(__name__)
 
 
 async def stream_batch(
@@ -68,20 +73,30 @@ async def _judge_item(
     client: str,
     window: asyncio.Semaphore,
 ) -> CompareResult:
-    """Judge one batch item; whatever goes wrong becomes this item's error, never the batch's."""
+    """Judge one batch item; whatever goes wrong becomes this item's error result, never the batch's."""
+    arrived = time.perf_counter()
     if isinstance(item, InvalidItem):
         error = ErrorBody(
             code="invalid_request",
             message="this item is not a valid compare request; see details",
             details=item.details,
         )
-        result = judge.error_result(item.id, index, error, time.perf_counter())
-        judge.metrics.observe_result(result, [])
-        return result
-    arrived = time.perf_counter()
+        judge.metrics.observe_error(error.code, 0.0)
+        return _error(judge, item.id, index, error, arrived)
     async with judge.admission.holding():
         await window.acquire()
     try:
         return await judge.compare(item, options, index, client, arrived)
+    except ServiceError as exc:
+        return _error(judge, item.id, index, exc.body(), arrived)
+    except Exception:  # a bug: logged here, once, and reported without its internals
+        logger.exception("internal error while judging a pair")
+        error = ErrorBody(code="internal_error", message="internal error while judging this pair; see the server log")
+        return _error(judge, item.id, index, error, arrived)
     finally:
         window.release()
+
+
+def _error(judge: Judge, item_id: str | None, index: int, error: ErrorBody, arrived: float) -> CompareResult:
+    latency_ms = round((time.perf_counter() - arrived) * 1000, 3)
+    return error_result(item_id, index, error, judge.engine.model_name, latency_ms)

@@ -1,8 +1,8 @@
 """PandaLM's three labels as the engine sees them: which tokens to ask log-probabilities for, and reading them.
 
-With token-id prompts the labels are exact token ids (`TokenLabels`); with text prompts, where the
-server tokenizes, they are matched by text among the server's top tokens (`TextLabels`). The judge
-picks one of the two at start-up and never branches on the engine.
+In the `token_ids` prompt format the labels are exact token ids (`TokenLabels`); in `text`, where the
+server tokenizes, they are matched by text among the server's top tokens (`TextLabels`). The judge picks
+one of the two by the format the engine declares, once it has started.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pandalm_client.models import LabelProbabilities, Verdict
 
-from ..engines.base import FirstLogprobs, Sampling
+from ..engines.base import FirstLogprobs, Sampling, token_key
 from ..errors import ConfigurationError
 from .format import LABEL_TEXTS, VERDICTS
 from .prompt import build_prompt
@@ -68,8 +68,7 @@ class TokenLabels:
     def read(self, first: FirstLogprobs | None) -> LabelRead:
         if first is None:
             return LabelRead(None, "the engine returned no log-probabilities")
-        by_id: dict[Any, float] = dict(first)
-        values = [_most_likely([by_id.get(token_id) for token_id in group]) for group in self.starts]
+        values = [_most_likely([first.get(token_key(token_id)) for token_id in group]) for group in self.starts]
         return LabelRead(probabilities(values), None)
 
 

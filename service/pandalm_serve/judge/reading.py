@@ -1,43 +1,49 @@
-"""One order's generation read into a judgement: the service's judge and the batch job both read it here."""
+"""One order's generation read into its judgement (`OrderJudgement`, the one type of it): the service's judge and
+the batch job both read it here, through judge/pipeline.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pandalm_client.models import FinishReason, LabelProbabilities, Order, ResultWarning, Verdict
+from pandalm_client.models import LabelProbabilities, Order, ResultWarning, Verdict
 
+from ..engines.base import Generation
 from .labels import LabelRead, verdict_from_label
 from .parse import ParsedOutput, parse_output
 from .swap import swap_back, swap_probabilities_back
 
 
 @dataclass(frozen=True, slots=True)
-class OrderReading:
-    """What one order's output says, its verdict and probabilities in the request's positions."""
+class OrderJudgement:
+    """One order's judgement: its generation, what it says, its verdict and probabilities in the request's
+    positions, and every warning about it (its prompt's first)."""
 
+    order: Order
+    generation: Generation
     parsed: ParsedOutput
     verdict: Verdict | None
     probabilities: LabelProbabilities | None
-    warnings: list[ResultWarning]  # about this output: to add after the prompt's own
+    warnings: list[ResultWarning]
 
 
 def read_order(
-    text: str,
-    finish_reason: FinishReason,
     order: Order,
+    generation: Generation,
     labels: LabelRead,
+    prompt_warnings: list[ResultWarning],
     *,
     verdict_mode: bool,
     max_new_tokens: int,
-) -> OrderReading:
+) -> OrderJudgement:
     """Parse the judge's output (never inventing a verdict), take the label probabilities as read, say what is
     missing or cut off, and put the swapped order back in the request's positions."""
+    text, finish_reason = generation.text, generation.finish_reason
     parsed = parse_output(text)
     verdict = parsed.verdict
     if verdict is None and verdict_mode and finish_reason == "length":
         verdict = verdict_from_label(text)  # `T` cut off at the limit: the first token decides
-    warnings: list[ResultWarning] = []
+    warnings = list(prompt_warnings)
     if labels.note:
         warnings.append(ResultWarning(code="no_probabilities", message=labels.note))
     if finish_reason == "length" and not verdict_mode:
@@ -51,7 +57,7 @@ def read_order(
     probabilities = labels.probabilities
     if order == "swapped":
         verdict, probabilities = swap_back(verdict), swap_probabilities_back(probabilities)
-    return OrderReading(parsed, verdict, probabilities, warnings)
+    return OrderJudgement(order, generation, parsed, verdict, probabilities, warnings)
 
 
 def total_tokens(values: Iterable[int | None]) -> int | None:

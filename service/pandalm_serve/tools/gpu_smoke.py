@@ -232,7 +232,7 @@ def check_tokenizer(source: str | None, revision: str | None, testset: Path) -> 
     import sentencepiece
     from huggingface_hub import hf_hub_download
 
-    from ..model import load_tokenizer
+    from ..engines.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(source, revision)
     folder = Path(source)

@@ -1,7 +1,7 @@
 """Servers in child processes on loopback: a free port, start, wait until an address answers, stop.
 
-The one helper the tests, the benchmarks and the smoke test start servers with (the service, vLLM's
-OpenAI server, the replay server).
+The GPU smoke test (`tools/gpu_smoke.py`, shipped: it runs on a user's host) starts the service with it;
+the tests and benchmarks use it too, for the service, vLLM's OpenAI server and the replay server.
 """
 
 from __future__ import annotations
@@ -78,12 +78,3 @@ class ServerProcess:
 def service_command(port: int, *args: str) -> list[str]:
     """`pandalm-serve` on a loopback port, with more flags."""
     return [sys.executable, "-m", "pandalm_serve.cli", "--host", "127.0.0.1", "--port", str(port), *args]
-
-
-def start_service(log: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, ServerProcess]:
-    """Start `pandalm-serve` with these flags and wait until /readyz answers; returns its URL and process."""
-    port = free_port()
-    process = ServerProcess(service_command(port, *args), log, env)
-    url = f"http://127.0.0.1:{port}"
-    process.wait_until_ok(f"{url}/readyz")
-    return url, process

@@ -1,8 +1,9 @@
-"""Recording proxies on loopback: one in front of each worker, to see what a router sent where.
+"""Servers the tests and benchmarks start on loopback: the service itself, and recording proxies.
 
-The router tests and `benchmarks/router_balance.py` put one before each replica; a subclass says what
-`_forward` records. The proxies run on an event loop in a background thread, so synchronous code (a test,
-a benchmark) can start, read and stop them.
+A proxy goes in front of each worker, to see what a router sent where: the router tests and
+`benchmarks/router_balance.py` put one before each replica; a subclass says what `_forward` records. The
+proxies run on an event loop in a background thread, so synchronous code (a test, a benchmark) can start,
+read and stop them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,21 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from aiohttp import ClientSession, web
 
-from .processes import free_port
+from pandalm_serve.tools.processes import ServerProcess, free_port, service_command
+
+
+def start_service(log: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, ServerProcess]:
+    """Start `pandalm-serve` with these flags and wait until /readyz answers; returns its URL and process."""
+    port = free_port()
+    process = ServerProcess(service_command(port, *args), log, env)
+    url = f"http://127.0.0.1:{port}"
+    process.wait_until_ok(f"{url}/readyz")
+    return url, process
 
 
 class Proxy:
