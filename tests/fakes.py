@@ -156,6 +156,37 @@ def _likely_first(reply: str, sampling: Sampling, tokenizer: Any | None) -> Firs
     return None
 
 
+_GOOD_CHOICE: dict[str, Any] = {"index": 0, "text": PANDALM_OUTPUT, "finish_reason": "stop"}
+_GOOD_USAGE = {"prompt_tokens": 300, "completion_tokens": 20}
+# What a broken or hostile server has answered with a 200, by name: each must be the item's
+# `remote_bad_response`, never a 500 (the second hostile probe's shapes).
+MALFORMED_ANSWERS: dict[str, Any] = {
+    "text_number": {"choices": [{**_GOOD_CHOICE, "text": 42}], "usage": _GOOD_USAGE},
+    "text_null": {"choices": [{**_GOOD_CHOICE, "text": None}], "usage": _GOOD_USAGE},
+    "text_list": {"choices": [{**_GOOD_CHOICE, "text": ["a"]}], "usage": _GOOD_USAGE},
+    "no_choices": {"choices": [], "usage": _GOOD_USAGE},
+    "choices_object": {"choices": {"0": _GOOD_CHOICE}},
+    "usage_list": {"choices": [_GOOD_CHOICE], "usage": [300, 20]},
+    "usage_strings": {"choices": [_GOOD_CHOICE], "usage": {"prompt_tokens": "300", "completion_tokens": "many"}},
+    "usage_negative": {"choices": [_GOOD_CHOICE], "usage": {"prompt_tokens": 300, "completion_tokens": -5}},
+    "usage_huge": {"choices": [_GOOD_CHOICE], "usage": {"prompt_tokens": 300, "completion_tokens": 10**26}},
+    "logprobs_nan": {
+        "choices": [{**_GOOD_CHOICE, "logprobs": {"top_logprobs": [{"1": float("nan")}]}}],
+        "usage": _GOOD_USAGE,
+    },
+    "logprobs_strings": {
+        "choices": [{**_GOOD_CHOICE, "logprobs": {"top_logprobs": [{"1": "likely", "2": "-0.5"}]}}],
+        "usage": _GOOD_USAGE,
+    },
+    "token_id_not_a_number": {
+        "choices": [{**_GOOD_CHOICE, "logprobs": {"top_logprobs": [{"token_id:abc": -0.1}]}}],
+        "usage": _GOOD_USAGE,
+    },
+    "list_body": [_GOOD_CHOICE],
+    "not_json": "<html>502 Bad Gateway</html>",
+}
+
+
 class FakeOpenAIServer:
     """An OpenAI-compatible server on loopback whose answers a test scripts, one status at a time."""
 
@@ -171,6 +202,14 @@ class FakeOpenAIServer:
         self.top_logprobs: dict[str, float] | None = None
         # Seconds to wait before answering a prompt (by its text), to play a slow or hung server.
         self.delay: Callable[[str], float] = lambda prompt: 0.0
+        # The weights behind the served name, as vLLM reports them (`root`).
+        self.model_root = "/weights/judge-v1"
+        # The Retry-After header of scripted failures.
+        self.retry_after = "0"
+        # A name of MALFORMED_ANSWERS to answer with instead of a completion, for prompts `malformed` selects.
+        self.malformed: Callable[[str], str | None] = lambda prompt: None
+        # Bytes of an answer that never ends well (a 200, or the status given, streamed): a hostile server.
+        self.huge_answer: tuple[int, int] | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -192,9 +231,9 @@ class FakeOpenAIServer:
             await self._runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"data": [{"id": "served-judge", "max_model_len": 2048}]})
+        return web.json_response({"data": [{"id": "served-judge", "root": self.model_root, "max_model_len": 2048}]})
 
-    async def _completions(self, request: web.Request) -> web.Response:
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         await asyncio.sleep(self.delay(str(body.get("prompt"))))
@@ -202,7 +241,14 @@ class FakeOpenAIServer:
         if self.failures:
             failure = self.failures.pop(0)
             status, text = failure if isinstance(failure, tuple) else (failure, "scripted failure")
-            return web.json_response({"error": {"message": text}}, status=status, headers={"Retry-After": "0"})
+            headers = {"Retry-After": self.retry_after}
+            return web.json_response({"error": {"message": text}}, status=status, headers=headers)
+        if self.huge_answer is not None:
+            return await _stream_huge(request, *self.huge_answer)
+        shape = self.malformed(str(body.get("prompt")))
+        if shape is not None:
+            answer = MALFORMED_ANSWERS[shape]
+            return web.Response(text=answer) if isinstance(answer, str) else web.json_response(answer)
         choice: dict[str, Any] = {"index": 0, "text": self.text, "finish_reason": "stop"}
         if body.get("logprobs") and self.top_logprobs is not None:
             choice["logprobs"] = {
@@ -211,6 +257,21 @@ class FakeOpenAIServer:
                 "top_logprobs": [self.top_logprobs],
             }
         return web.json_response({"choices": [choice], "usage": {"prompt_tokens": 300, "completion_tokens": 20}})
+
+
+async def _stream_huge(request: web.Request, status: int, size: int) -> web.StreamResponse:
+    """A JSON completion whose text is `size` bytes, sent in chunks without a length (as a runaway model's)."""
+    response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"choices": [{"index": 0, "finish_reason": "length", "text": "')
+    chunk = b"x" * 2**20
+    try:
+        for _ in range(size // len(chunk)):
+            await response.write(chunk)
+        await response.write(b'"}]}')
+    except ConnectionError:
+        pass  # the engine stopped reading: what it should do
+    return response
 
 
 class ThreadedOpenAIServer:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from pandalm_serve.http_limits import HeadLimits
 from pandalm_serve.judge.format import render_output
+from pandalm_serve.settings import Settings
 from pandalm_serve.tools.processes import free_port, wait_until_ok
 
 # A small pair every API test can judge.
@@ -70,9 +76,13 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0
 
 @contextlib.contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
-    """The app under a real uvicorn server on loopback, in a thread; yields its URL once it is ready."""
+    """The app under a real uvicorn server on loopback, in a thread, as `pandalm-serve` runs it; yields its URL
+    once it is ready."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # The HTTP protocol pandalm-serve runs (h11, with its limits on request heads), not uvicorn's default.
+    limits = HeadLimits.of(Settings()).uvicorn_options()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **limits)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -90,3 +100,52 @@ def api_operations(app: FastAPI) -> dict[str, set[str]]:
     The document, not `app.routes`: FastAPI 0.165 wraps included routers in objects without a `path`.
     """
     return {path: {method.upper() for method in ops} for path, ops in app.openapi()["paths"].items()}
+
+
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+@contextlib.contextmanager
+def holding_write_lock(path: Path) -> Iterator[None]:
+    """Another process holds the SQLite file's write lock (as a second service's long write would) meanwhile."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_WRITE_LOCK, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+class PeakMemory:
+    """How far a process's resident memory rose over a `with` block, sampled every 20 ms."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.baseline = self.peak = 0
+        self._done = threading.Event()
+        self._watcher = threading.Thread(target=self._watch)
+
+    def __enter__(self) -> PeakMemory:
+        self.baseline = self.peak = self.process.memory_info().rss
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._watcher.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.baseline
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)

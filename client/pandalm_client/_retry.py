@@ -6,6 +6,7 @@ Exponential backoff with full jitter (so that many callers' retries do not arriv
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -31,9 +32,11 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (from 0), honouring a `Retry-After` in seconds."""
         if retry_after is not None:
             try:
-                return min(max(float(retry_after), 0.0), self.max_backoff_s)
+                seconds = float(retry_after)
             except ValueError:
-                pass  # an HTTP date: back off as usual
+                seconds = math.nan  # an HTTP date: back off as usual
+            if math.isfinite(seconds):  # `nan` or `inf` from a broken server: back off as usual too
+                return min(max(seconds, 0.0), self.max_backoff_s)
         return random.uniform(0, min(self.max_backoff_s, self.initial_backoff_s * 2**attempt))
 
 

@@ -25,8 +25,10 @@ ErrorCode = Literal[
     "prompt_too_long",
     "batch_too_large",
     "payload_too_large",
+    "request_timeout",
     "unsupported_media_type",
     "unauthorized",
+    "forbidden",
     "not_found",
     "method_not_allowed",
     "overloaded",
@@ -96,6 +98,10 @@ class JudgeOptions(_Strict):
     )
 
 
+# The longest `id` a pair may carry: every result echoes it.
+MAX_ID_CHARS = 256
+
+
 class CompareRequest(_Strict):
     """One pair of responses to one instruction."""
 
@@ -103,7 +109,9 @@ class CompareRequest(_Strict):
     input: str = Field("", description="Optional context for the task; empty when there is none.")
     response1: str = Field(description="The first response; may be empty.")
     response2: str = Field(description="The second response; may be empty.")
-    id: str | None = Field(None, description="Your identifier for this pair, echoed in the result.")
+    id: str | None = Field(
+        None, max_length=MAX_ID_CHARS, description="Your identifier for this pair, echoed in the result."
+    )
     options: JudgeOptions | None = None
 
 
@@ -128,7 +136,8 @@ def _batch_item(value: Any) -> CompareRequest | InvalidItem:
         return CompareRequest.model_validate(value)
     except ValidationError as exc:
         item_id = value.get("id") if isinstance(value, dict) else None
-        return InvalidItem(id=item_id if isinstance(item_id, str) else None, details=error_details(exc.errors()))
+        valid_id = isinstance(item_id, str) and len(item_id) <= MAX_ID_CHARS  # an id is echoed: never a huge one
+        return InvalidItem(id=item_id if valid_id else None, details=error_details(exc.errors()))
 
 
 BatchItem = Annotated[

@@ -19,6 +19,7 @@ from .api.docs import install_docs
 from .api.errors import install_error_handlers
 from .auth import ApiKeys
 from .engines.base import Engine
+from .hosts import allowed_hosts
 from .settings import Settings
 from .state import Services
 
@@ -69,8 +70,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.include_router(ui.router)
 
     keys = ApiKeys(settings.api_keys_file) if settings.api_keys_file is not None else None
-    app.add_middleware(RequestContext, metrics=services.metrics, keys=keys, protect_metrics=settings.protect_metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
+    app.add_middleware(
+        RequestContext,
+        metrics=services.metrics,
+        keys=keys,
+        protect_metrics=settings.protect_metrics,
+        key_label=settings.metrics_key_label,
+        hosts=allowed_hosts(settings),
+    )
+    # Outermost: before anything reads.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     return app
 
 

@@ -1,11 +1,17 @@
 """API keys: a file of named keys (or of their SHA-256 hashes), reloaded when it changes.
 
-    # name   key, or sha256:<hex digest of the key>
+    # name   key, or sha256:<hex digest of the key>   [admin]
     ci-bot   s3cr3t-t0ken
     team-a   sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    ops      0ps-t0ken   admin
 
-Keys are compared by their SHA-256 digests in constant time. Only a key's name is ever logged or used
-as a metric label, never the key.
+Keys are compared by their SHA-256 digests in constant time. Only a key's name (or a pseudonym derived from
+the key) is ever logged or used as a metric label, never the key. An `admin` key may also administer the
+service (`DELETE /cache`).
+
+The caller of the request being served is `current_caller`, a context variable set once authenticated, so
+that what depends on who asks (the cache's per-key scope) needs no argument threaded through every layer,
+as the request id's logging does.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +34,28 @@ _RELOAD_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: a key's name, a stable pseudonym of the key, and whether it is an admin key."""
+
+    name: str
+    pseudonym: str
+    admin: bool = False
+
+
+# Without API keys everyone is this caller, an administrator as everyone is.
+ANONYMOUS = Caller("-", "-", admin=True)
+current_caller: ContextVar[Caller] = ContextVar("current_caller", default=ANONYMOUS)
+
+
+@dataclass(frozen=True, slots=True)
 class _Key:
     name: str
     digest: bytes
+    admin: bool
+
+    def caller(self) -> Caller:
+        # From the key's digest, not its name: names are guessable, and a label must not reveal them.
+        return Caller(self.name, hashlib.sha256(b"pandalm-label:" + self.digest).hexdigest()[:12], self.admin)
 
 
 class ApiKeys:
@@ -49,9 +75,11 @@ class ApiKeys:
             if not line:
                 continue
             fields = line.split()
-            if len(fields) != 2:
-                raise ConfigurationError(f"{self.path}:{number}: expected 'name key' (or 'name sha256:<hex>')")
-            name, secret = fields
+            if len(fields) not in (2, 3) or fields[2:] not in ([], ["admin"]):
+                raise ConfigurationError(
+                    f"{self.path}:{number}: expected 'name key' (or 'name sha256:<hex>'), then 'admin' or nothing"
+                )
+            name, secret = fields[:2]
             if secret.startswith("sha256:"):
                 try:
                     digest = bytes.fromhex(secret.removeprefix("sha256:"))
@@ -61,7 +89,7 @@ class ApiKeys:
                     raise ConfigurationError(f"{self.path}:{number}: a sha256 digest has 64 hexadecimal digits")
             else:
                 digest = hashlib.sha256(secret.encode()).digest()
-            keys.append(_Key(name, digest))
+            keys.append(_Key(name, digest, admin=fields[2:] == ["admin"]))
         if not keys:
             raise ConfigurationError(f"{self.path}: no keys in it: every request would be refused")
         self._keys = keys
@@ -80,12 +108,17 @@ class ApiKeys:
         except (OSError, ConfigurationError) as exc:
             logger.error("API keys not reloaded, the previous ones stay in force: %s", exc)
 
-    def name_of(self, presented: str) -> str | None:
-        """The name of the key presented, or None if it is not one of them."""
+    def caller(self, presented: str) -> Caller | None:
+        """Who the key presented belongs to, or None if it is not one of them."""
         self._reload_if_changed()
         digest = hashlib.sha256(presented.encode()).digest()
         found = None
         for key in self._keys:  # no early exit: the time taken does not depend on which key matched
             if hmac.compare_digest(digest, key.digest):
-                found = key.name
-        return found
+                found = key
+        return found.caller() if found is not None else None
+
+    def name_of(self, presented: str) -> str | None:
+        """The name of the key presented, or None if it is not one of them."""
+        caller = self.caller(presented)
+        return caller.name if caller is not None else None

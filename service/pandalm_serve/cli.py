@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
-import socket
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -15,6 +13,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from .dependencies import missing_dependency
+from .hosts import listens_on_loopback
+from .http_limits import HeadLimits
 from .logs import configure_logging
 from .settings import Settings
 
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         # The pairs in flight get shutdown_grace_s, then end as errors; uvicorn waits a little longer for
         # those last results to be written before it closes the connections.
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + _SHUTDOWN_MARGIN_S,
+        **HeadLimits.of(settings).uvicorn_options(),
     )
     _Server(config, services).run()
 
@@ -94,20 +95,13 @@ class _Server(uvicorn.Server):
 def warn_if_open(settings: Settings) -> None:
     if settings.api_keys_file is not None:
         return
-    if ipaddress.ip_address(_resolved(settings.host)).is_loopback:
+    if listens_on_loopback(settings.host):
         logging.getLogger("pandalm_serve").info("no API keys (--api-keys-file): open to anyone on this machine")
     else:
         logging.getLogger("pandalm_serve").warning(
             "no API keys (--api-keys-file) and listening on %s: ANYONE WHO CAN REACH THIS HOST CAN USE THE JUDGE",
             settings.host,
         )
-
-
-def _resolved(host: str) -> str:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return socket.gethostbyname(host)
 
 
 if __name__ == "__main__":

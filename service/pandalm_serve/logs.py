@@ -1,6 +1,7 @@
 """Logging: plain text or one JSON object a line, each line with the id of the request it belongs to.
 
-Lines never carry what a client sent (pairs, keys): the code logs ids, counts, codes and statuses.
+Lines never carry what a client sent (pairs, keys): the code logs ids, counts, codes and statuses, and the
+access log's paths lose their query values.
 """
 
 from __future__ import annotations
@@ -22,6 +23,26 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _QueryRedactingFilter(logging.Filter):
+    """The access log's path without its query's values: a client may send its API key as `?key=...`, and the
+    service reads nothing from a query, so no value there is worth a line in a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            record.args = (*args[:2], redact_query(str(args[2])), *args[3:])
+        return True
+
+
+def redact_query(path: str) -> str:
+    """`path` with every query value replaced by `<redacted>`."""
+    base, mark, query = path.partition("?")
+    if not mark:
+        return path
+    names = (part.partition("=")[0] for part in query.split("&"))
+    return base + "?" + "&".join(f"{name}=<redacted>" for name in names)
+
+
 class _JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -39,6 +60,7 @@ class _JSONFormatter(logging.Formatter):
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_QueryRedactingFilter())
     if settings.log_format == "json":
         handler.setFormatter(_JSONFormatter())
     else:

@@ -8,6 +8,7 @@ request id or anything a client sent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -28,6 +29,8 @@ class Generated(Protocol):
     @property
     def completion_tokens(self) -> int | None: ...
 
+
+logger = logging.getLogger(__name__)
 
 # The HTTP layer answers in milliseconds when the engine is idle; a large /batch takes minutes.
 _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -148,6 +151,14 @@ class Metrics:
             self.prompts_too_long.inc()
 
     def observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
+        """Count a judged pair. Never raises: a count an engine got wrong costs a metric, not the result (a
+        remote server's string token count once failed a whole /batch here)."""
+        try:
+            self._observe_result(result, generations)
+        except (TypeError, ValueError):
+            logger.exception("a result's metrics could not be recorded; the result stands")
+
+    def _observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
         self.judgements.labels(outcome=result.outcome).inc()
         if result.latency_ms is not None:
             self.judge_latency.observe(result.latency_ms / 1000)

@@ -29,7 +29,17 @@ class Settings(BaseSettings):
         description="A file of API keys, one `name key` (or `name sha256:<hex>`) a line, reloaded when it "
         "changes. With it, every endpoint but /healthz and /readyz needs `Authorization: Bearer <key>`.",
     )
+    allowed_hosts: str = Field(
+        "auto",
+        description="`Host` names answered to, comma-separated (ports aside), or `*` for any. `auto`: loopback "
+        "names only when listening on loopback without API keys (against DNS rebinding), else any.",
+    )
     protect_metrics: bool = Field(False, description="With API keys, require one for /metrics too.")
+    metrics_key_label: Literal["name", "hashed", "dropped"] = Field(
+        "name",
+        description="What labels a key in /metrics: its `name`, a `hashed` pseudonym of the key (stable, not "
+        "the name), or nothing (`dropped`).",
+    )
     ui: bool = Field(True, description="Serve the playground page at /.")
 
     # --- engine and model
@@ -119,6 +129,17 @@ class Settings(BaseSettings):
         description="Where verdicts are remembered: a SQLite file (one host, several processes), Redis (several "
         "replicas), memory (this process only), or off.",
     )
+    cache_scope: Literal["shared", "per-key"] = Field(
+        "shared",
+        description="`shared`: every key is given the generations any key produced (one team); `per-key`: a key "
+        "is given only its own, so that no key learns from a quick answer what another sent (needs API keys).",
+    )
+    cache_namespace: str = Field(
+        "",
+        max_length=200,
+        description="A name of this service's share of a cache (a SQLite file or Redis) other services use too: "
+        "services with different namespaces never give each other's generations.",
+    )
     cache_path: Path | None = Field(None, description="The SQLite file; default: cache_dir/verdicts.sqlite.")
     cache_max_entries: int = Field(
         1_000_000, ge=1, description="Generations kept in SQLite or memory, least recently used out first."
@@ -128,6 +149,16 @@ class Settings(BaseSettings):
 
     # --- limits
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body, in bytes.")
+    max_header_bytes: int = Field(
+        32 * 2**10, ge=1024, description="Largest request head (request line and headers), in bytes; past it, 431."
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="Most time a request's body may take to arrive after its head; then 408."
+    )
+    max_header_fields: int = Field(100, ge=8, description="Most header fields in one request; past them, 431.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Most time a request's head may take to arrive; then the connection is closed."
+    )
     max_field_chars: int = Field(
         100_000, ge=1, description="Most characters in an instruction, input or response (before truncation)."
     )
@@ -167,6 +198,8 @@ class Settings(BaseSettings):
             raise ValueError("engine 'remote' needs --remote-url (PANDALM_REMOTE_URL)")
         if self.cache_backend == "redis" and not self.redis_url:
             raise ValueError("cache_backend 'redis' needs --redis-url (PANDALM_REDIS_URL)")
+        if self.cache_scope == "per-key" and self.api_keys_file is None:
+            raise ValueError("cache_scope 'per-key' needs API keys (--api-keys-file): without them all are one caller")
         if self.engine == "remote" and self.preset == "beam":
             raise ValueError("the remote engine has no beam search: use --preset greedy, or --engine vllm")
         if self.bos_token == "":

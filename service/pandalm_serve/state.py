@@ -38,6 +38,8 @@ class Services:
             self.metrics,
             revision=settings.revision,
             template_version=TEMPLATE_VERSION,
+            per_key=settings.cache_scope == "per-key",
+            namespace=settings.cache_namespace,
         )
         self.judge = Judge(self.engine, settings, metrics=self.metrics)
         self.ready = False

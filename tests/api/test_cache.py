@@ -3,6 +3,8 @@ share one call, and a cache that fails does not stop judging."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from pandalm_serve.cache.base import CacheUnavailable
 from tests.api.conftest import MakeClient
 from tests.fakes import CharTokenizer, FakeEngine
-from tests.support import PAIR
+from tests.support import PAIR, assert_error, holding_write_lock
 
 ITEMS = [{**PAIR, "id": f"q{i}", "response1": f"answer {i}"} for i in range(8)]
 
@@ -105,3 +107,28 @@ def test_a_cache_that_fails_is_skipped_and_judging_goes_on(
     assert "pandalm_cache_errors_total 6.0" in client.get("/metrics").text  # a lookup and a store each time
     assert caplog.text.count("judging without it") == 1  # warned once, not per item
     assert client.delete("/cache").json()["error"]["code"] == "cache_unavailable"
+
+
+def test_a_locked_cache_file_stalls_nothing(make_client: MakeClient, tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.sqlite"
+    engine = FakeEngine(delay_s=0.3)
+    client = make_client(engine, cache_backend="sqlite", cache_path=path)
+    with holding_write_lock(path), concurrent.futures.ThreadPoolExecutor(4) as pool:
+        started = time.monotonic()
+        compares = [pool.submit(client.post, "/compare", json={**PAIR, "id": str(i)}) for i in range(3)]
+        healthz = pool.submit(client.get, "/healthz")
+        assert healthz.result().status_code == 200
+        assert time.monotonic() - started < 1
+        assert [c.result().status_code for c in compares] == [200] * 3
+        assert time.monotonic() - started < 2
+    assert "pandalm_cache_errors_total" in client.get("/metrics").text
+
+
+def test_delete_on_a_cache_file_that_cannot_be_opened_is_cache_unavailable(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "verdicts.sqlite"
+    path.write_bytes(b"not a database " * 1000)
+    client = make_client(FakeEngine(), cache_backend="sqlite", cache_path=path)
+    assert client.post("/compare", json=PAIR).status_code == 200
+    assert_error(client.delete("/cache"), 503, "cache_unavailable")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from pandalm_client.models import MAX_ID_CHARS
 from pandalm_serve.errors import EngineError
 from tests.api.conftest import MakeClient
 from tests.fakes import CharTokenizer, FakeEngine
@@ -190,3 +191,13 @@ def test_probes_answer_while_a_long_text_is_tokenized(make_client: MakeClient) -
     tokenizer.probe_answered.set()
     worker.join()
     assert tokenizer.released_by_probe and all(tokenizer.released_by_probe)
+
+
+def test_an_id_longer_than_the_limit_is_refused_and_never_echoed(client: TestClient) -> None:
+    huge = "i" * (MAX_ID_CHARS + 1)
+    assert_error(client.post("/compare", json={**PAIR, "id": huge}), 422, "invalid_request")
+    batch = client.post("/batch", json={"items": [{**PAIR, "id": huge}, {**PAIR, "id": "i" * MAX_ID_CHARS}]})
+    first, second = batch.json()["results"]
+    assert first["error"]["code"] == "invalid_request" and first["id"] is None
+    assert second["status"] == "ok"
+    assert huge not in batch.text

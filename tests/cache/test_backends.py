@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from pandalm_serve.cache.base import CacheUnavailable
 from pandalm_serve.cache.memory import MemoryCache
 from pandalm_serve.cache.sqlite import SQLiteCache
 from pandalm_serve.settings import Settings
+from tests.support import holding_write_lock
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
@@ -78,11 +81,55 @@ async def test_sqlite_takes_concurrent_writers_from_several_processes(tmp_path: 
     await cache.close()
 
 
-def test_a_cache_file_that_cannot_be_written_means_no_cache(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_cache_file_that_cannot_be_opened_fails_every_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the cache's folder should be")
     with pytest.raises(CacheUnavailable):
         SQLiteCache(blocked / "c.sqlite", 10)
-    assert build_cache(Settings(cache_backend="sqlite", cache_path=blocked / "c.sqlite")) is None
+    unusable = build_cache(Settings(cache_backend="sqlite", cache_path=blocked / "c.sqlite"))
     assert "judging without it" in caplog.text
+    assert unusable is not None
+    for call in (unusable.get("k"), unusable.put("k", b"v"), unusable.clear()):
+        with pytest.raises(CacheUnavailable):
+            await call
     assert build_cache(Settings(cache_backend="off")) is None
+
+
+async def test_a_corrupted_cache_file_is_unusable_not_empty(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"not a database " * 1000)
+    unusable = build_cache(Settings(cache_backend="sqlite", cache_path=path))
+    assert unusable is not None
+    with pytest.raises(CacheUnavailable):
+        await unusable.clear()
+
+
+async def test_a_write_lock_held_by_another_process_fails_fast_and_off_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = SQLiteCache(path, 100)
+    await cache.put("before", b"kept")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    with holding_write_lock(path):
+        started = time.monotonic()
+        with pytest.raises(CacheUnavailable):
+            await cache.put("during", b"lost")
+        assert time.monotonic() - started < 1
+        assert ticks >= 3  # the loop went on while the write waited for the lock
+        with pytest.raises(CacheUnavailable, match="less than a second ago"):
+            await cache.get("before")  # a miss without touching the file, for a second
+    ticker.cancel()
+    cache._paused_until = 0.0
+    assert await cache.get("before") == b"kept"
+    await cache.put("after", b"stored")
+    assert await cache.get("after") == b"stored"
+    await cache.close()

@@ -93,7 +93,7 @@ def test_gate_refuses_a_judge_whose_orders_disagree_too_often(
     assert report["inconsistency_rate"] == 0.2 and report["max_inconsistent_rate"] == 0.1
     assert pandalm("gate", *flags, "--max-inconsistent-rate", "0.25")[0] == 0
     code, _, err = pandalm("gate", *flags, "--max-inconsistent-rate", "1.5")
-    assert code == 2 and "--max-inconsistent-rate must be in [0, 1)" in err
+    assert code == 2 and "--max-inconsistent-rate: expected a number in [0, 1], got 1.5" in err
 
 
 def test_gate_fails_a_clearly_worse_candidate_and_reports_the_losses(

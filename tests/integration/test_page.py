@@ -98,5 +98,6 @@ def test_with_api_keys_the_page_shows_the_401_then_works_with_a_key(page: Page, 
         page.get_by_label("Key (kept in this browser tab only", exact=False).fill("page-key-123")
         page.get_by_role("button", name="Judge", exact=True).click()
         expect(page.locator("#verdict .verdict")).to_have_text("Response 1 is better")
+        expect(page.locator("#model")).to_contain_text("Judge: ")  # /info, asked again with the key
         assert page.evaluate("sessionStorage.getItem('pandalm-api-key')") == "page-key-123"
         assert page.evaluate("localStorage.length") == 0  # never kept beyond the tab

@@ -58,3 +58,21 @@ async def test_a_full_queue_refuses_with_retry_after_and_a_cancelled_waiter_leav
     await running
     assert (admission.in_flight, admission.waiting) == (0, 0)
     assert metrics.items_in_flight._value.get() == 0
+
+
+async def test_batch_items_not_yet_in_the_queue_count_toward_its_limit() -> None:
+    admission = Admission(max_in_flight=1, max_waiting=3, metrics=Metrics())
+    release = asyncio.Event()
+
+    async def held() -> None:
+        async with admission.holding():
+            await release.wait()
+
+    items = [asyncio.create_task(held()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert admission.waiting == 0  # none has joined the queue yet...
+    with pytest.raises(ServiceError):
+        admission.check_room()  # ...but they are waiting all the same
+    release.set()
+    await asyncio.gather(*items)
+    admission.check_room()

@@ -77,7 +77,10 @@ def register(commands: Any) -> None:
         "--plan", action="store_true", help="print how many prompts pass an equal candidate with --power, then stop"
     )
     parser.add_argument(
-        "--power", type=_probability("--power"), default=0.8, help="the power --plan plans for (default 0.8)"
+        "--power",
+        type=bounded_float(0, 1, low_open=True, high_open=True),
+        default=0.8,
+        help="the power --plan plans for (default 0.8)",
     )
     parser.add_argument(
         "--sequential",
@@ -86,9 +89,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--max-inconsistent-rate",
-        type=_probability("--max-inconsistent-rate"),
+        type=bounded_float(0, 1),
         default=DEFAULT_MAX_INCONSISTENT_RATE,
-        help="most prompts whose two orders disagree before exit 4 (default 0.10)",
+        help="most prompts whose two orders disagree before exit 4 (default 0.10; 1 turns the check off)",
     )
     parser.add_argument("--out", type=Path, default=Path("pandalm-gate"), help="report.json, summary.md, junit.xml")
     parser.add_argument(
@@ -100,19 +103,6 @@ def register(commands: Any) -> None:
 
 class _Raw(argparse.RawDescriptionHelpFormatter):
     pass
-
-
-def _probability(flag: str) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be a number in [0, 1), got {text!r}") from None
-        if not 0 <= value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be in [0, 1), got {text}")
-        return value
-
-    return parse
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:

@@ -7,6 +7,7 @@ UTF-16 surrogate) is a 422 naming what is wrong, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -34,14 +35,17 @@ class BodyError(HTTPException):
 
 
 class BodyLimit:
-    """Refuse bodies over `max_bytes`: by their Content-Length at once, else as their bytes arrive.
+    """Refuse bodies over `max_bytes`: by their Content-Length at once, else as their bytes arrive; and
+    bodies not whole within `timeout_s` of the request's head (a body trickled in would hold its
+    connection and its task for ever: 408 `request_timeout`).
 
     Plain ASGI, so the routes still see the client's disconnect.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 60.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,14 +56,25 @@ class BodyLimit:
             await _refuse(send, self._too_large())
             return
         received = 0
+        whole = False
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, whole
+            if whole:  # after the body, the next message is the disconnect, which may come whenever it comes
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyError(
+                    "request_timeout", f"the body did not arrive within {self.timeout_s:g} s; send it again"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise self._too_large()
+                whole = not message.get("more_body", False)
             return message
 
         await self.app(scope, counting_receive, send)

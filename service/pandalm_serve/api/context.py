@@ -12,10 +12,12 @@ import logging
 import re
 import time
 import uuid
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..auth import ApiKeys
+from ..auth import ANONYMOUS, ApiKeys, Caller, current_caller
+from ..hosts import host_name
 from ..logs import request_id
 from ..metrics import Metrics
 
@@ -24,15 +26,26 @@ logger = logging.getLogger(__name__)
 JUDGING_PATHS = frozenset({"/compare", "/batch"})
 # Open whatever the keys: probes must work without secrets, and the page holds none (it asks for a key).
 _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
+KeyLabel = Literal["name", "hashed", "dropped"]
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, metrics: Metrics, keys: ApiKeys | None, protect_metrics: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        keys: ApiKeys | None,
+        protect_metrics: bool,
+        key_label: KeyLabel = "name",
+        hosts: frozenset[str] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.keys = keys
         self.protect_metrics = protect_metrics
+        self.key_label = key_label
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +58,7 @@ class RequestContext:
         path = scope["path"]
         counted = path in JUDGING_PATHS
         started = time.perf_counter()
-        client = "-"
+        caller = ANONYMOUS
         status = 500
         responded = False
 
@@ -56,14 +69,19 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
+        caller_token = None
         try:
+            if self.hosts is not None and host_name(headers.get(b"host", b"").decode("latin-1")) not in self.hosts:
+                await _error(wrapped_send, 403, "forbidden", _OTHER_HOST)
+                return
             if self.keys is not None and self._protected(path):
-                name = self._authenticate(headers.get(b"authorization", b"").decode("latin-1"))
-                if name is None:
+                found = self._authenticate(headers.get(b"authorization", b"").decode("latin-1"))
+                if found is None:
                     await _error(wrapped_send, 401, "unauthorized", _UNAUTHORIZED, {"www-authenticate": "Bearer"})
                     return
-                client = name
-            scope.setdefault("state", {})["client"] = client
+                caller = found
+                caller_token = current_caller.set(caller)
+            scope.setdefault("state", {})["client"] = caller.name
             await self.app(scope, receive, wrapped_send)
         except Exception:  # a bug: logged once here, answered in the error shape, and counted
             logger.exception("internal error on %s %s", scope["method"], path)
@@ -71,8 +89,10 @@ class RequestContext:
                 await _error(wrapped_send, 500, "internal_error", "internal error; see the server log")
         finally:
             request_id.reset(token)
+            if caller_token is not None:
+                current_caller.reset(caller_token)
             if counted:
-                self.metrics.requests.labels(endpoint=path, code=str(status), client=client).inc()
+                self.metrics.requests.labels(endpoint=path, code=str(status), client=self._label(caller)).inc()
                 self.metrics.request_duration.labels(endpoint=path).observe(time.perf_counter() - started)
 
     def _protected(self, path: str) -> bool:
@@ -80,14 +100,20 @@ class RequestContext:
             return False
         return self.protect_metrics or path != "/metrics"
 
-    def _authenticate(self, authorization: str) -> str | None:
+    def _authenticate(self, authorization: str) -> Caller | None:
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             return None
         assert self.keys is not None
-        return self.keys.name_of(presented.strip())
+        return self.keys.caller(presented.strip())
+
+    def _label(self, caller: Caller) -> str:
+        if self.key_label == "name":
+            return caller.name
+        return caller.pseudonym if self.key_label == "hashed" else "-"
 
 
+_OTHER_HOST = "this server does not answer to that Host name: reach it by a name in --allowed-hosts"
 _UNAUTHORIZED = "a valid API key is needed: send it as `Authorization: Bearer <key>`"
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from ..settings import Settings
-from .base import CacheBackend, CacheUnavailable
+from .base import CacheBackend, CacheUnavailable, UnusableCache
 
 logger = logging.getLogger(__name__)
 
 
 def build_cache(settings: Settings) -> CacheBackend | None:
-    """The configured backend, or None (off, or unavailable: the service then judges without it, and says so)."""
+    """The configured backend; None when it is off. One that cannot be opened is an `UnusableCache`: the
+    service judges without it, and says so."""
     try:
         if settings.cache_backend == "sqlite":
             from .sqlite import SQLiteCache
@@ -30,4 +31,5 @@ def build_cache(settings: Settings) -> CacheBackend | None:
             return MemoryCache(settings.cache_max_entries)
     except CacheUnavailable as exc:
         logger.warning("the verdict cache is unavailable, judging without it: %s", exc)
+        return UnusableCache(str(exc))
     return None

@@ -33,11 +33,36 @@ class CacheUnavailable(Exception):
     """The cache's store does not answer (Redis down, the file unwritable)."""
 
 
-def model_identity(engine: str, model: str, revision: str | None) -> str:
+class UnusableCache:
+    """A configured store that could not be opened: every call fails, so that each lookup is a miss counted
+    as a cache error, and `DELETE /cache` answers `cache_unavailable` rather than "nothing to clear"."""
+
+    name = "unusable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def get(self, key: str) -> bytes | None:
+        raise CacheUnavailable(self.reason)
+
+    async def put(self, key: str, value: bytes) -> None:
+        raise CacheUnavailable(self.reason)
+
+    async def clear(self) -> int:
+        raise CacheUnavailable(self.reason)
+
+    async def close(self) -> None:
+        return None
+
+
+def model_identity(engine: str, model: str, revision: str | None, served: str = "", namespace: str = "") -> str:
     """What makes one model's verdicts comparable: its engine, name and revision, and for a local folder a
     fingerprint of its files (names and sizes, and the small files' contents), so new weights under the
-    same path do not reuse old verdicts."""
+    same path do not reuse old verdicts. `served` is what a remote server says of the model behind the name
+    (its weights' path, its context), `namespace` the operator's own name for the cache's share; each is
+    part of the identity only when given, so that existing caches keep their keys."""
     identity = f"{engine}|{model}|{revision or ''}"
+    identity += "".join(f"|{name}={value}" for name, value in (("served", served), ("ns", namespace)) if value)
     folder = Path(model)
     if folder.is_dir():
         digest = hashlib.sha256()
@@ -50,11 +75,14 @@ def model_identity(engine: str, model: str, revision: str | None) -> str:
     return identity
 
 
-def generation_key(model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling) -> str:
+def generation_key(
+    model_identity: str, template_version: str, prompt: EnginePrompt, sampling: Sampling, *, scope: str = ""
+) -> str:
     """Everything that decides one order's generation, hashed: the judge, the template, the exact prompt
     (its token ids, so the BOS token and truncation are in it, or its text where the server tokenizes) and
-    every decoding setting. Nothing a client chose (an id) is in it."""
-    content = {
+    every decoding setting. Nothing a client chose (an id) is in it; `scope`, when given (the caller's key
+    under the per-key cache scope), keeps the generation to whoever produced it."""
+    content: dict[str, object] = {
         "model": model_identity,
         "template": template_version,
         # How a stored generation is written (cache/engine.py): 2 names tokens as FirstLogprobs does, so
@@ -73,6 +101,8 @@ def generation_key(model_identity: str, template_version: str, prompt: EnginePro
             "top_logprobs": sampling.top_logprobs,
         },
     }
+    if scope:  # absent, not empty, in the shared scope: the keys of existing caches stay valid
+        content["scope"] = scope
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -3,8 +3,10 @@ share one engine call, and finished ones are remembered by the cache backend, ke
 them (cache/base.py).
 
 Every decoding preset is deterministic (greedy or beam search, no sampling), so a generation can be
-given again. Only generations are stored, never errors. A backend that fails is skipped, with a warning
-(at most once a minute) and `pandalm_cache_errors_total`: judging goes on without it.
+given again. Only generations are stored, never errors. With `per_key`, the caller's key name is part of
+both keys, in flight and stored: a key is never given, nor answered sooner thanks to, another key's work.
+A backend that fails is skipped, with a warning (at most once a minute) and `pandalm_cache_errors_total`:
+judging goes on without it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from pandalm_client.models import Preset, PromptFormat
 
+from ..auth import current_caller
 from ..engines.base import Engine, EnginePrompt, Generation, Sampling
 from ..metrics import Metrics
 from .base import CacheBackend, CacheUnavailable, dumps, generation_key, loads, model_identity
@@ -48,14 +51,18 @@ class CachedEngine:
         *,
         revision: str | None,
         template_version: str,
+        per_key: bool = False,
+        namespace: str = "",
     ) -> None:
         self.engine = engine
         self.backend = backend
         self.metrics = metrics
         self._revision = revision
         self._template_version = template_version
+        self.per_key = per_key
+        self._namespace = namespace
         self._model_identity = ""
-        self._in_flight: dict[tuple[object, Sampling], _Flight] = {}
+        self._in_flight: dict[tuple[str, object, Sampling], _Flight] = {}
         self._warned = -_WARN_EVERY_S
 
     # The wrapped engine's members, passed on.
@@ -98,7 +105,11 @@ class CachedEngine:
     async def start(self) -> None:
         await self.engine.start()
         # Known once the engine has resolved its model: what makes its verdicts comparable.
-        self._model_identity = model_identity(self.engine.name, self.engine.model_name, self._revision)
+        # Only a remote engine knows more of its model than its name (what its server reports).
+        served = str(getattr(self.engine, "served_identity", ""))
+        self._model_identity = model_identity(
+            self.engine.name, self.engine.model_name, self._revision, served, self._namespace
+        )
 
     async def stop(self) -> None:
         try:
@@ -116,12 +127,13 @@ class CachedEngine:
         # In flight, the exact prompt and sampling are the key (cheap to hash, no collision); in the store,
         # a stable digest of them. Callers that skip the cache still share a generation in flight.
         decoding = dataclasses.replace(sampling, cache=True)
-        identity = (prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), decoding)
+        scope = current_caller.get().name if self.per_key else ""
+        identity = (scope, prompt.text if prompt.token_ids is None else tuple(prompt.token_ids), decoding)
         flight = self._in_flight.get(identity)
         if flight is None:
             key = ""
             if sampling.cache and self.backend is not None:
-                key = generation_key(self._model_identity, self._template_version, prompt, decoding)
+                key = generation_key(self._model_identity, self._template_version, prompt, decoding, scope=scope)
                 cached = await self._lookup(key)
                 if cached is not None:
                     return dataclasses.replace(cached, cached=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from pydantic import ValidationError
 
 from pandalm_client import RetryPolicy
 from pandalm_client.models import Preset, PromptFormat
@@ -27,6 +28,18 @@ from pandalm_client.models import Preset, PromptFormat
 from ..errors import CONTEXT_ERROR_HINTS, ConfigurationError, EngineError, PromptTooLongError
 from ..settings import PANDALM_7B, Settings
 from .base import EnginePrompt, FirstLogprobs, Generation, Sampling, token_key
+from .openai_response import (
+    ERROR_BODY_BYTES,
+    MODELS_BYTES,
+    TOKEN_ID_PREFIX,
+    CompletionLogprobs,
+    CompletionUsage,
+    ModelList,
+    completion_limit,
+    parse_completion,
+    read_limited,
+    read_prefix,
+)
 from .tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -36,8 +49,6 @@ logger = logging.getLogger(__name__)
 UPSTREAM_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A health probe must answer quickly, whatever the remote server does.
 _HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
-# How vLLM names a token with `return_tokens_as_token_ids`.
-_TOKEN_ID_PREFIX = "token_id:"
 # The session header vLLM's router reads before any other (`vllm-router --policy sticky_least_loaded` or
 # `consistent_hash`). Its value is the same for every prompt of one instruction and input, so that they reach
 # the replica holding their prefix in its cache; README "Scaling out" has the measurement. Others ignore it.
@@ -61,6 +72,8 @@ class RemoteEngine:
         self.tokenizer: Any | None = None
         self.tokenizer_source: str | None = None
         self.prompt_format: PromptFormat = "text"  # token ids once PandaLM's tokenizer loads (start)
+        # What the server reports of the model behind the name, for the cache's identity of the model.
+        self.served_identity = ""
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -79,6 +92,9 @@ class RemoteEngine:
         served = next((m for m in models if m.get("id") == self.model_name), None)
         if served is not None and isinstance(served.get("max_model_len"), int):
             self.context_length = served["max_model_len"]
+        if served is not None:
+            # Other weights restarted under the same name, or two servers serving one name, are told apart.
+            self.served_identity = f"root={served.get('root') or ''},max_model_len={served.get('max_model_len') or ''}"
         await self._load_tokenizer()
         logger.info(
             "remote engine: %s at %s, prompts as %s",
@@ -119,8 +135,7 @@ class RemoteEngine:
             try:
                 async with self._session.get(f"{self.base_url}/v1/models") as response:
                     if response.status == 200:
-                        data = (await response.json()).get("data")
-                        return data if isinstance(data, list) else []
+                        return _model_list(await read_limited(response, MODELS_BYTES))
                     if not self._retry.retries(response.status):
                         return []
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -138,7 +153,7 @@ class RemoteEngine:
             raise EngineError("the remote engine is not started", code="not_ready")
         try:
             async with self._session.get(f"{self.base_url}/v1/models", timeout=_HEALTH_TIMEOUT) as response:
-                await response.read()  # any answer at all means the server is up
+                await read_prefix(response, ERROR_BODY_BYTES)  # any answer at all means the server is up
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise EngineError("the remote server does not answer", code="remote_unavailable") from exc
 
@@ -146,25 +161,19 @@ class RemoteEngine:
         if self._session is None:
             raise EngineError("the remote engine is not started", code="not_ready")
         body = _completion_body(self.model_name, prompt, sampling)
-        data = await self._post("/v1/completions", body, request_id, prompt.affinity_key)
-        try:
-            choice = data["choices"][0]
-            text = choice["text"]
-            usage = data.get("usage") or {}
-        except (KeyError, IndexError, TypeError) as exc:
-            raise EngineError(
-                "the remote server's answer is not an OpenAI completion", code="remote_bad_response"
-            ) from exc
+        completion = parse_completion(await self._post("/v1/completions", body, request_id, prompt.affinity_key))
+        choice, usage = completion.choices[0], completion.usage or CompletionUsage()
         asked = sampling.logprob_token_ids is not None or sampling.top_logprobs is not None
         return Generation(
-            text=text,
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            first_logprobs=_first_logprobs(choice.get("logprobs"), self.prompt_format) if asked else None,
+            text=choice.text,
+            finish_reason="length" if choice.finish_reason == "length" else "stop",
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            first_logprobs=_first_logprobs(choice.logprobs, self.prompt_format) if asked else None,
         )
 
-    async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> Any:
+    async def _post(self, path: str, body: dict[str, Any], request_id: str, affinity: str) -> bytes:
+        """The body of the server's 200, read up to what `max_tokens` tokens can take, after the retries."""
         assert self._session is not None
         retries = self._retry.max_retries
         headers = {"X-Request-Id": request_id, "Content-Type": "application/json"}
@@ -178,15 +187,9 @@ class RemoteEngine:
             try:
                 async with self._session.post(f"{self.base_url}{path}", data=payload, headers=headers) as response:
                     if response.status == 200:
-                        raw = await response.read()
-                        try:
-                            return orjson.loads(raw)
-                        except orjson.JSONDecodeError as exc:
-                            raise EngineError(
-                                "the remote server's answer is not JSON", code="remote_bad_response"
-                            ) from exc
+                        return await read_limited(response, completion_limit(body["max_tokens"]))
                     # The server's error text can quote the prompt: it is read, never repeated.
-                    text = (await response.text())[:2000]
+                    text = (await read_prefix(response, ERROR_BODY_BYTES)).decode("utf-8", "replace")
                     if not self._retry.retries(response.status):
                         raise _rejected(response.status, text)
                     problem = f"HTTP {response.status}"
@@ -201,6 +204,14 @@ class RemoteEngine:
         raise EngineError(
             f"the remote server failed after {retries + 1} attempts: {problem}", code="remote_unavailable"
         )
+
+
+def _model_list(raw: bytes) -> list[dict[str, Any]]:
+    try:
+        return [model.model_dump() for model in ModelList.model_validate_json(raw).data]
+    except ValidationError:
+        logger.warning("the remote server's model list is not an OpenAI one: ignored")
+        return []
 
 
 def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> dict[str, Any]:
@@ -227,20 +238,18 @@ def _completion_body(model: str, prompt: EnginePrompt, sampling: Sampling) -> di
     return body
 
 
-def _first_logprobs(logprobs: Any, prompt_format: PromptFormat) -> FirstLogprobs | None:
-    """The first position's log-probabilities of a completion: by token id (which vLLM writes `token_id:N`) in
-    the `token_ids` format, by text in `text`. A server that ignored the ask for ids gives none."""
-    try:
-        top = logprobs["top_logprobs"][0]
-    except (KeyError, IndexError, TypeError):
-        return None
-    if not isinstance(top, dict):
+def _first_logprobs(logprobs: CompletionLogprobs | None, prompt_format: PromptFormat) -> FirstLogprobs | None:
+    """The first position's log-probabilities of a completion (validated: parse_completion): by token id (which
+    vLLM writes `token_id:N`) in the `token_ids` format, by text in `text`. A server that ignored the ask for
+    ids gives none."""
+    top = logprobs.top_logprobs[0] if logprobs is not None and logprobs.top_logprobs else None
+    if top is None:
         return None
     if prompt_format == "text":
-        return {str(k): float(v) for k, v in top.items()}
-    if not all(isinstance(k, str) and k.startswith(_TOKEN_ID_PREFIX) for k in top):
+        return dict(top)
+    if not all(k.startswith(TOKEN_ID_PREFIX) for k in top):
         return None
-    return {token_key(int(k.removeprefix(_TOKEN_ID_PREFIX))): float(v) for k, v in top.items()}
+    return {token_key(int(k.removeprefix(TOKEN_ID_PREFIX))): v for k, v in top.items()}
 
 
 def _rejected(status: int, text: str) -> Exception:

@@ -31,10 +31,10 @@ class Admission:
         self._metrics = metrics
 
     def check_room(self) -> None:
-        """Refuse new work (429) when the waiting queue is full."""
-        if self.waiting >= self.max_waiting:
+        """Refuse new work (429) when the waiting queue is full, counting the batch items not yet in it."""
+        if self.waiting + self.held >= self.max_waiting:
             raise ServiceError(
-                f"{self.waiting} pairs are waiting, this server's limit; retry in {RETRY_AFTER_S} s",
+                f"{self.waiting + self.held} pairs are waiting, this server's limit; retry in {RETRY_AFTER_S} s",
                 code="overloaded",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from pandalm_client.models import ResultWarning
@@ -55,6 +56,17 @@ _DIRECTIVE_PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
 )
 _DIRECTIVES = [(words, re.compile(pattern, re.IGNORECASE)) for words, pattern in _DIRECTIVE_PATTERNS]
+# Characters a reader (and the judge) does not see, which would split a word the patterns look for.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"))
+
+
+def fold(text: str) -> str:
+    """`text` as the patterns should see it: compatibility forms folded (a non-breaking or other Unicode
+    space is a space, a fullwidth number sign a `#`) and invisible characters removed, so that neither hides a header
+    or a directive. ASCII text, nearly every response, is returned as it is, at no cost."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +78,8 @@ class Screened:
 def screen(name: str, text: str, *, neutralize: bool) -> Screened:
     """Warn about headers and judge-directed text in one response; defuse the headers if asked."""
     warnings: list[ResultWarning] = []
-    headers = sorted({m.group("name").strip().title() for m in _HEADER.finditer(text)}) if "##" in text else []
+    seen = fold(text)
+    headers = sorted({m.group("name").strip().title() for m in _HEADER.finditer(seen)}) if "##" in seen else []
     if headers:
         found = ", ".join(f"'### {h}:'" for h in headers)
         warnings.append(
@@ -76,17 +89,19 @@ def screen(name: str, text: str, *, neutralize: bool) -> Screened:
             )
         )
         if neutralize:
-            # Dropping the hashes keeps the words but no longer looks like the prompt's structure.
-            text, count = _HEADER.subn(lambda m: m.group(0)[len(m.group("hashes")) :], text)
+            # Dropping the hashes keeps the words but no longer looks like the prompt's structure. A header
+            # hidden by invisible characters is defused in the folded text, which is what the judge then gets.
+            text, count = _HEADER.subn(lambda m: m.group(0)[len(m.group("hashes")) :], seen)
+            seen = text
             warnings.append(
                 ResultWarning(
                     code="headers_neutralized",
                     message=f"removed the '#' marks of {count} section header(s) in {name} before judging",
                 )
             )
-    lowered = text.lower()
+    lowered = seen.lower()
     match = next(
-        (m for words, pattern in _DIRECTIVES if any(w in lowered for w in words) and (m := pattern.search(text))),
+        (m for words, pattern in _DIRECTIVES if any(w in lowered for w in words) and (m := pattern.search(seen))),
         None,
     )
     if match:
