@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -54,7 +55,9 @@ def help_of(command: str) -> str:
         return build_parser().format_help()
     if command.startswith("pandalm"):
         return pandalm_parsers()[command.removeprefix("pandalm").strip()].format_help()
-    argv = {"vllm-router": ["vllm-router"]}.get(command) or [sys.executable, *command.split()[1:]]
+    # vllm-router's command sits beside this interpreter (the dev extra installs it in the same venv).
+    router = [str(Path(sys.executable).parent / "vllm-router")]
+    argv = {"vllm-router": router}.get(command) or [sys.executable, *command.split()[1:]]
     shown = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert shown.returncode == 0, (command, shown.stderr[-2000:])
     return shown.stdout
