@@ -8,6 +8,7 @@ the fake OpenAI server, so that the process is the service's own (uvicorn, h11 a
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -49,6 +50,25 @@ def _keys(folder: Path) -> Path:
 def _address(url: str) -> tuple[str, int]:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     return host, int(port)
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """One whole HTTP answer: its head, then as many body bytes as its content-length says (the head and
+    the body may arrive in separate segments)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def _send_huge_header(url: str, total_bytes: int) -> tuple[bytes, float]:
@@ -139,7 +159,7 @@ def test_a_body_that_never_ends_is_answered_408_after_the_timeout(service: tuple
     with socket.create_connection(_address(url), timeout=HEADER_TIMEOUT_S * 5) as sock:
         started = time.monotonic()
         sock.sendall(head + b'{"instruction": ')
-        answer = sock.recv(4096)
+        answer = _read_answer(sock)
         waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert b"request_timeout" in answer
