@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, StrictBool, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 
 Verdict = Literal["response1", "response2", "tie"]
@@ -13,6 +22,14 @@ Status = Literal["ok", "unparsed", "error"]
 Preset = Literal["greedy", "beam"]
 FinishReason = Literal["stop", "length"]
 Mode = Literal["full", "verdict"]
+# What a judge can do: compare two responses (/compare, /batch) or grade one on a scale (/grade).
+JudgeMode = Literal["pairwise", "absolute"]
+# The judge families the service knows.
+Family = Literal["pandalm", "prometheus2", "judgelm", "mtbench"]
+# The longest judge name, and how many judges a jury may have.
+MAX_JUDGE_NAME_CHARS = 64
+MAX_JURY = 9
+JudgeName = Annotated[str, Field(min_length=1, max_length=MAX_JUDGE_NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")]
 Order = Literal["original", "swapped"]
 # How prompts reach the engine: PandaLM's exact token ids, or text the engine tokenizes itself.
 PromptFormat = Literal["token_ids", "text"]
@@ -52,6 +69,9 @@ WarningCode = Literal[
     "input_truncated",
     "output_cut_off",
     "no_probabilities",
+    "mode_unavailable",
+    "field_unused",
+    "juror_failed",
 ]
 
 
@@ -113,6 +133,25 @@ class CompareRequest(_Strict):
         None, max_length=MAX_ID_CHARS, description="Your identifier for this pair, echoed in the result."
     )
     options: JudgeOptions | None = None
+    judge: JudgeName | list[JudgeName] | None = Field(
+        None,
+        description="The judge (a name from /info's `judges`), or a list of 1 to 9 distinct names for a jury "
+        "that returns their majority verdict; default: the batch's judge, else the server's first.",
+    )
+    rubric: str | None = Field(
+        None, description="The criterion to judge by, for families that take one (prometheus2); else a warning."
+    )
+    reference: str | None = Field(
+        None,
+        description="A reference answer, for families that take one (prometheus2, judgelm, mtbench); else a warning.",
+    )
+
+    @field_validator("judge")
+    @classmethod
+    def _jury_size(cls, judge: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(judge, list) and not (1 <= len(judge) <= MAX_JURY and len(set(judge)) == len(judge)):
+            raise ValueError(f"a jury is 1 to {MAX_JURY} distinct judge names")
+        return judge
 
 
 def error_details(errors: Sequence[ErrorDetails]) -> list[dict[str, Any]]:
@@ -156,6 +195,9 @@ class BatchRequest(_Strict):
 
     items: list[BatchItem] = Field(min_length=1)
     options: JudgeOptions | None = None
+    judge: JudgeName | list[JudgeName] | None = Field(
+        None, description="The judge (or jury) of every item that names none; default: the server's first."
+    )
 
 
 class Usage(BaseModel):
@@ -199,6 +241,17 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class JurorResult(BaseModel):
+    """One jury member's judgement of a pair."""
+
+    judge: str
+    verdict: Verdict | None = None
+    status: Status
+    reason: str | None = None
+    consistent: bool | None = None
+    error: ErrorBody | None = None
+
+
 class CompareResult(BaseModel):
     """The judgement of one pair."""
 
@@ -233,11 +286,61 @@ class CompareResult(BaseModel):
     latency_ms: float | None = Field(None, description="Time spent judging this item.")
     warnings: list[ResultWarning] = Field(default_factory=list, description="Anything the caller should know.")
     error: ErrorBody | None = Field(None, description="Why the item was not judged, when `status` is `error`.")
+    judge: str | list[str] | None = Field(
+        None, description="The judge that judged (its name), or the jury's names in the request's order."
+    )
+    scores: list[float] | None = Field(
+        None, description="The two scores a scoring judge (judgelm) gave, response1's first."
+    )
+    jury: list[JurorResult] | None = Field(None, description="With a jury: each judge's own result, in order.")
+    agreement: float | None = Field(
+        None,
+        description="With a jury: the share of its judges whose verdict is the majority's (null without one).",
+    )
 
     @property
     def outcome(self) -> str:
         """The verdict when the item was judged, else its status: the key the batch summary counts under."""
         return self.verdict if self.status == "ok" and self.verdict else self.status
+
+
+class GradeRequest(_Strict):
+    """One response to grade on the judge's absolute scale."""
+
+    instruction: str = Field(description="The task the response answers, used exactly as given.")
+    input: str = Field("", description="Optional context for the task; empty when there is none.")
+    response: str = Field(description="The response to grade; may be empty.")
+    rubric: str = Field(min_length=1, description="The criterion and what each score means.")
+    reference: str | None = Field(None, description="A reference answer that would get the top score.")
+    id: str | None = Field(None, max_length=MAX_ID_CHARS, description="Your identifier, echoed in the result.")
+    judge: JudgeName | None = Field(None, description="The judge; default: the server's first that grades.")
+    options: JudgeOptions | None = None
+
+
+class ScoreProbabilities(BaseModel):
+    """Probability of each score on the scale, where the judge's log-probabilities give them."""
+
+    scores: dict[str, float]
+
+
+class GradeResult(BaseModel):
+    """The grade of one response."""
+
+    id: str | None = None
+    status: Status = Field(description="`ok`, `unparsed` (no score on the scale: see `raw`) or `error`.")
+    score: int | None = Field(None, description="The score on the judge's scale; null unless `status` is `ok`.")
+    scale: list[int] | None = Field(None, description="The scale's lowest and highest score.")
+    feedback: str | None = Field(None, description="The judge's feedback.")
+    raw: str | None = None
+    judge: str | None = None
+    model: str | None = None
+    template_version: str | None = None
+    finish_reason: FinishReason | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cached: bool = False
+    latency_ms: float | None = None
+    warnings: list[ResultWarning] = Field(default_factory=list)
+    error: ErrorBody | None = None
 
 
 class BatchSummary(BaseModel):
@@ -276,6 +379,19 @@ class LimitsInfo(BaseModel):
     max_batch_items: int = Field(description="Largest number of items in one /batch.")
 
 
+class JudgeInfo(BaseModel):
+    """One judge this service serves."""
+
+    name: str
+    family: Family
+    model: str
+    demo: bool = Field(description="True for a random-weight demo judge: its verdicts mean nothing.")
+    modes: list[JudgeMode] = Field(description="`pairwise` (/compare, /batch) and/or `absolute` (/grade).")
+    engine: str
+    template_version: str
+    ready: bool
+
+
 class InfoResponse(BaseModel):
     service_version: str
     engine: str
@@ -297,3 +413,8 @@ class InfoResponse(BaseModel):
     decoding: DecodingInfo
     limits: LimitsInfo
     ready: bool
+    judges: list[JudgeInfo] = Field(
+        default_factory=list,
+        description="Every judge served, the default (the first) first; `engine`, `model` "
+        "and the fields above describe the first.",
+    )

@@ -1,0 +1,17 @@
+"""Judge families by name: each is one module, faithful to its reference implementation (families/base.py)."""
+
+from __future__ import annotations
+
+from .base import Family
+from .pandalm import PANDALM
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM,)}
+DEFAULT_FAMILY = PANDALM.name
+
+
+def family_named(name: str) -> Family:
+    """The family called `name`; `KeyError` names the known ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown judge family {name!r}; known: {', '.join(FAMILIES)}") from None
