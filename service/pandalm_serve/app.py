@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from pandalm_client.models import MAX_JURY
+
 from . import __version__
 from .api import admin, health, judging, ui
 from .api.body import BodyLimit
@@ -18,13 +20,17 @@ from .api.context import RequestContext
 from .api.docs import install_docs
 from .api.errors import install_error_handlers
 from .auth import ApiKeys
+from .demo import ensure_demo_model
 from .engines.base import Engine
 from .hosts import allowed_hosts
+from .judges import JudgeSpec, judge_specs
 from .settings import Settings
 from .state import Services
 
 
-def build_engine(settings: Settings) -> Engine:
+def build_engine(settings: Settings, spec: JudgeSpec | None = None) -> Engine:
+    """The engine of one judge (the default PandaLM judge without `spec`)."""
+    settings = spec.settings if spec is not None else settings
     if settings.engine == "remote":
         from .engines.remote import RemoteEngine
 
@@ -32,13 +38,21 @@ def build_engine(settings: Settings) -> Engine:
     from .engines.vllm import VLLMEngine
     from .model import resolve_model
 
-    # Resolved here, above the engine: the engine loads a model, and knows nothing of the demo judge.
+    # Resolved here, above the engine: the engine loads a model, and knows nothing of the demo judges.
+    if spec is not None and spec.demo:
+        resolve = functools.partial(ensure_demo_model, settings.cache_dir, spec.family)
+        return VLLMEngine(settings, model=lambda: str(resolve()))
     return VLLMEngine(settings, model=functools.partial(resolve_model, settings))
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """Build the app. `engine` replaces the one the settings name (tests pass a fake)."""
-    services = Services(settings, engine if engine is not None else build_engine(settings))
+def create_app(settings: Settings, engine: Engine | None = None, engines: dict[str, Engine] | None = None) -> FastAPI:
+    """Build the app. `engine` replaces the default judge's engine, `engines` the judges' by name (tests pass
+    fakes)."""
+    specs = judge_specs(settings)
+    given = dict(engines or {})
+    if engine is not None:
+        given[specs[0].name] = engine
+    services = Services(settings, [(spec, given.get(spec.name) or build_engine(settings, spec)) for spec in specs])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +74,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
-    app.openapi = lambda: _openapi_with_limits(app, settings, services.engine)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi_with_limits(app, settings, services)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(judging.router)
     app.include_router(health.router)
@@ -83,8 +97,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def _openapi_with_limits(app: FastAPI, settings: Settings, engine: Engine) -> dict[str, Any]:
-    """The OpenAPI document, stating this server's limits in the schemas: what it declares valid, it accepts."""
+def _openapi_with_limits(app: FastAPI, settings: Settings, services: Services) -> dict[str, Any]:
+    """The OpenAPI document, stating this server's limits and judges in the schemas: what it declares valid, it
+    accepts."""
+    engine = services.engine
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema["components"]["schemas"]
@@ -94,5 +110,25 @@ def _openapi_with_limits(app: FastAPI, settings: Settings, engine: Engine) -> di
         for name in ("instruction", "input", "response1", "response2"):
             components["CompareRequest"]["properties"][name]["maxLength"] = settings.max_field_chars
         components["BatchRequest"]["properties"]["items"]["maxItems"] = settings.max_batch_items
+        names = [judge.name for judge in services.panel]
+        graders = [judge.name for judge in services.panel if "absolute" in judge.family.modes]
+        for model in ("CompareRequest", "BatchRequest"):
+            _name_judges(components[model]["properties"]["judge"], names)
+        _name_judges(components["GradeRequest"]["properties"]["judge"], graders)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _name_judges(field: dict[str, Any], names: list[str]) -> None:
+    """A `judge` field's schema naming this server's judges: one name, or a jury of distinct names."""
+    variants = []
+    for variant in field["anyOf"]:
+        if variant.get("type") == "string":
+            if not names:
+                continue  # no judge can be named (no judge grades): only the default, which answers 422
+            variant["enum"] = names
+        elif variant.get("type") == "array":
+            variant["items"]["enum"] = names
+            variant.update(minItems=1, maxItems=min(MAX_JURY, len(names)), uniqueItems=True)
+        variants.append(variant)
+    field["anyOf"] = variants

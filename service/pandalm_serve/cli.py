@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = f"{field.description} [env PANDALM_{name.upper()}; default: {field.default}]"
         if field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif field.annotation == list[str]:
+            parser.add_argument(flag, action="append", default=None, metavar=name.upper(), help=help_text)
         else:
             parser.add_argument(flag, default=None, metavar=name.upper(), help=help_text)
     return parser

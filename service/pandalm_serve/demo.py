@@ -1,8 +1,10 @@
-"""The tiny demo judge: a random-weight LLaMA built locally, so every endpoint works without a GPU or a download.
+"""The tiny demo judges: random-weight LLaMAs built locally, one per judge family, so every endpoint works without a
+GPU or a download.
 
-Its verdicts mean nothing. Its folder carries a marker file with the regular expression of PandaLM's
-format (`DEMO_OUTPUT_REGEX`); the judge constrains the demo's output to it (model.py reads it), so
-parsing, metrics and the API behave as they do with the real model.
+Their verdicts mean nothing. A demo's folder carries a marker file with its family and the regular expressions of
+the family's output format (families/<name>.py `demo()`); the judge constrains the demo's output to them
+(`profile_of`), so parsing, metrics and the API behave as they do with the real model. A chat family's demo
+tokenizer carries a chat template.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .judge.format import VERDICTS, output_regex, render_output
+from .families import family_named
+from .families.base import Family
+from .families.pandalm import DEMO_OUTPUT_REGEX, PANDALM
 from .judge.profile import ModelProfile
-from .judge.prompt import build_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +27,7 @@ logger = logging.getLogger(__name__)
 DEMO_VERSION = "2"
 MARKER_FILE = "pandalm_demo.json"
 
-# Lengths are bounded so a demo verdict takes about a second on a CPU.
-DEMO_OUTPUT_REGEX = output_regex(reason="[A-Za-z][A-Za-z ,.]{7,47}", reference="[A-Za-z][A-Za-z ,.]{7,47}")
+__all__ = ["DEMO_OUTPUT_REGEX", "default_demo_dir", "ensure_demo_model", "is_demo_model", "profile_of"]
 
 _VOCAB_SIZE = 1000
 _SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]  # ids 0, 1, 2, as in LLaMA's tokenizer
@@ -49,24 +51,27 @@ def is_demo_model(path: str | Path) -> bool:
     return (Path(path) / MARKER_FILE).is_file()
 
 
-def default_demo_dir(cache_dir: Path) -> Path:
-    return cache_dir / f"demo-judge-v{DEMO_VERSION}"
+def default_demo_dir(cache_dir: Path, family: Family = PANDALM) -> Path:
+    """Where a family's demo judge is kept (PandaLM's where it always was)."""
+    if family.name == PANDALM.name:
+        return cache_dir / f"demo-judge-v{DEMO_VERSION}"
+    return cache_dir / f"demo-{family.name}-v{DEMO_VERSION}"
 
 
-def ensure_demo_model(cache_dir: Path) -> Path:
-    """Return the demo judge's folder under `cache_dir`, building it first if it is not there.
+def ensure_demo_model(cache_dir: Path, family: Family = PANDALM) -> Path:
+    """Return the family's demo judge's folder under `cache_dir`, building it first if it is not there.
 
     Building is deterministic (fixed corpus, fixed seed) and needs no network. It happens in a
     temporary folder renamed into place, so concurrent first uses never see a half-written model.
     """
-    target = default_demo_dir(cache_dir)
+    target = default_demo_dir(cache_dir, family)
     if is_demo_model(target):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    logger.info("building the demo judge in %s (first use only)", target)
+    logger.info("building the %s demo judge in %s (first use only)", family.name, target)
     staging = Path(tempfile.mkdtemp(prefix=".demo-build-", dir=cache_dir))
     try:
-        _build(staging)
+        _build(staging, family)
         staging.chmod(0o755)  # mkdtemp makes it private; other users may serve it
         try:
             os.rename(staging, target)
@@ -78,12 +83,8 @@ def ensure_demo_model(cache_dir: Path) -> Path:
     return target
 
 
-def _corpus() -> list[str]:
-    lines = [
-        build_prompt("Instruction", "Input", "Response one", "Response two"),
-        build_prompt("Instruction", "", "Response one", "Response two"),
-        *(render_output(verdict, "Reason.", "Reference.") for verdict in VERDICTS),
-    ]
+def _corpus(family: Family) -> list[str]:
+    lines = list(family.demo().corpus)
     # A deterministic pseudo-text: every word beside many others, in both cases.
     n, m = len(_WORDS), len(_SYLLABLES)
     for i in range(4000):
@@ -93,7 +94,7 @@ def _corpus() -> list[str]:
     return lines
 
 
-def _build(folder: Path) -> None:
+def _build(folder: Path, family: Family) -> None:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -107,7 +108,7 @@ def _build(folder: Path) -> None:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(_corpus(family), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<s>",
@@ -115,6 +116,9 @@ def _build(folder: Path) -> None:
         unk_token="<unk>",
         model_max_length=2048,
     )
+    demo = family.demo()
+    if demo.chat_template is not None:
+        fast.chat_template = demo.chat_template
     fast.save_pretrained(folder)
 
     config = LlamaConfig(
@@ -136,9 +140,8 @@ def _build(folder: Path) -> None:
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder, safe_serialization=True)
-    (folder / MARKER_FILE).write_text(
-        json.dumps({"demo_version": DEMO_VERSION, "output_regex": DEMO_OUTPUT_REGEX}, indent=2) + "\n"
-    )
+    marker = {"demo_version": DEMO_VERSION, "family": family.name, "output_regex": dict(demo.output_regex)}
+    (folder / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
 
 
 def profile_of(*sources: str | None) -> ModelProfile:
@@ -146,5 +149,13 @@ def profile_of(*sources: str | None) -> ModelProfile:
     for source in sources:
         if source and (Path(source) / MARKER_FILE).is_file():
             marker = json.loads((Path(source) / MARKER_FILE).read_text())
-            return ModelProfile(demo=True, output_regex=marker["output_regex"])
+            regex = marker["output_regex"]
+            # A demo judge built before families: PandaLM's, one expression.
+            regexes = regex if isinstance(regex, dict) else {"pairwise": regex}
+            return ModelProfile(
+                demo=True,
+                family=family_named(marker.get("family", PANDALM.name)).name,
+                output_regex=regexes.get("pairwise"),
+                grade_regex=regexes.get("absolute"),
+            )
     return ModelProfile()

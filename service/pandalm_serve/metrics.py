@@ -2,8 +2,8 @@
 
 `/metrics` renders this registry and, after it, prometheus_client's global one, where vLLM registers
 its own `vllm:*` metrics (and the process and Python runtime metrics live): one endpoint for both.
-Labels are bounded: an endpoint, a status code, an outcome, a warning code, a finish reason; never a
-request id or anything a client sent.
+Labels are bounded: an endpoint, a status code, an outcome, a warning code, a finish reason, a judge's name
+(the operator configures the judges); never a request id or anything a client sent.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from pandalm_client.models import CompareResult
+from pandalm_client.models import CompareResult, GradeResult
 
 
 class Generated(Protocol):
@@ -47,7 +47,7 @@ class Metrics:
         self.build_info = Gauge(
             "pandalm_build_info",
             "Always 1; the labels say what is served.",
-            ["version", "model", "engine", "template_version"],
+            ["version", "model", "engine", "template_version", "judge", "family"],
             registry=r,
         )
         self.engine_ready = Gauge("pandalm_engine_ready", "1 when the engine is loaded and answering.", registry=r)
@@ -81,28 +81,33 @@ class Metrics:
         )
         self.judgements = Counter(
             "pandalm_judgements_total",
-            "Pairs judged, by outcome (response1, response2, tie, unparsed, error).",
-            ["outcome"],
+            "Pairs judged, by judge and outcome (response1, response2, tie, unparsed, error).",
+            ["judge", "outcome"],
             registry=r,
         )
         self.judge_latency = Histogram(
             "pandalm_judge_latency_seconds",
-            "Time to judge one pair, queue included, request to parsed verdict.",
+            "Time to judge one pair (or grade one response), queue included, request to parsed verdict.",
+            ["judge"],
             buckets=_ITEM_BUCKETS,
             registry=r,
         )
         self.swap_pairs = Counter(
-            "pandalm_swap_pairs_total", "Pairs judged in both orders (the denominator of inconsistency).", registry=r
+            "pandalm_swap_pairs_total",
+            "Pairs judged in both orders (the denominator of inconsistency).",
+            ["judge"],
+            registry=r,
         )
         self.swap_inconsistent = Counter(
             "pandalm_swap_inconsistent_total",
             "Pairs judged in both orders whose two verdicts disagreed (reported as ties).",
+            ["judge"],
             registry=r,
         )
         self.result_warnings = Counter(
             "pandalm_result_warnings_total",
-            "Warnings attached to results, by code (section_header, judge_directive, input_truncated, ...).",
-            ["code"],
+            "Warnings attached to results, by judge and code (section_header, judge_directive, input_truncated, ...).",
+            ["judge", "code"],
             registry=r,
         )
         self.prompts_too_long = Counter(
@@ -112,8 +117,8 @@ class Metrics:
         )
         self.generations = Counter(
             "pandalm_generations_total",
-            "Engine generations (one per order), by finish reason: `length` means cut at max_new_tokens.",
-            ["finish_reason"],
+            "Engine generations (one per order), by judge and finish reason: `length` means cut at max_new_tokens.",
+            ["judge", "finish_reason"],
             registry=r,
         )
         self.prompt_tokens = Counter("pandalm_prompt_tokens_total", "Prompt tokens sent to the engine.", registry=r)
@@ -122,8 +127,15 @@ class Metrics:
         )
         self.generated_tokens = Histogram(
             "pandalm_pair_generated_tokens",
-            "Tokens generated for one pair (both orders with swap).",
+            "Tokens generated for one pair (both orders with swap), by judge.",
+            ["judge"],
             buckets=_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.grades = Counter(
+            "pandalm_grades_total",
+            "Responses graded (/grade), by judge and outcome: the score, `unparsed` or `error`.",
+            ["judge", "outcome"],
             registry=r,
         )
 
@@ -143,38 +155,52 @@ class Metrics:
         """The judge's metrics, then the process-wide registry's (vLLM's engine metrics among them)."""
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
-    def observe_error(self, code: str, latency_s: float) -> None:
-        """A pair that was not judged, by its error's code."""
-        self.judgements.labels(outcome="error").inc()
-        self.judge_latency.observe(latency_s)
+    def observe_error(self, code: str, latency_s: float, judge: str, *, grade: bool = False) -> None:
+        """A pair (or a graded response) that was not judged, by its error's code."""
+        (self.grades if grade else self.judgements).labels(judge=judge, outcome="error").inc()
+        self.judge_latency.labels(judge=judge).observe(latency_s)
         if code == "prompt_too_long":
             self.prompts_too_long.inc()
 
-    def observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
+    def observe_result(self, result: CompareResult, generations: Sequence[Generated], judge: str) -> None:
         """Count a judged pair. Never raises: a count an engine got wrong costs a metric, not the result (a
         remote server's string token count once failed a whole /batch here)."""
         try:
-            self._observe_result(result, generations)
+            self._observe_result(result, generations, judge)
         except (TypeError, ValueError):
             logger.exception("a result's metrics could not be recorded; the result stands")
 
-    def _observe_result(self, result: CompareResult, generations: Sequence[Generated]) -> None:
-        self.judgements.labels(outcome=result.outcome).inc()
+    def observe_grade(self, result: GradeResult, generation: Generated, judge: str) -> None:
+        """Count a graded response (never raises, as `observe_result`)."""
+        outcome = str(result.score) if result.score is not None else result.status
+        self.grades.labels(judge=judge, outcome=outcome).inc()
+        try:
+            if result.latency_ms is not None:
+                self.judge_latency.labels(judge=judge).observe(result.latency_ms / 1000)
+            self._observe_generations([generation], judge)
+        except (TypeError, ValueError):
+            logger.exception("a grade's metrics could not be recorded; the result stands")
+
+    def _observe_result(self, result: CompareResult, generations: Sequence[Generated], judge: str) -> None:
+        self.judgements.labels(judge=judge, outcome=result.outcome).inc()
         if result.latency_ms is not None:
-            self.judge_latency.observe(result.latency_ms / 1000)
+            self.judge_latency.labels(judge=judge).observe(result.latency_ms / 1000)
         if result.orders is not None:
-            self.swap_pairs.inc()
+            self.swap_pairs.labels(judge=judge).inc()
         if result.consistent is False:
-            self.swap_inconsistent.inc()
+            self.swap_inconsistent.labels(judge=judge).inc()
         for warning in result.warnings:
-            self.result_warnings.labels(code=warning.code).inc()
+            self.result_warnings.labels(judge=judge, code=warning.code).inc()
         if result.error is not None and result.error.code == "prompt_too_long":
             self.prompts_too_long.inc()
+        self._observe_generations(generations, judge)
+
+    def _observe_generations(self, generations: Sequence[Generated], judge: str) -> None:
         if generations:
             tokens = sum(g.completion_tokens or 0 for g in generations)
-            self.generated_tokens.observe(tokens)
+            self.generated_tokens.labels(judge=judge).observe(tokens)
             self.generated_tokens_total.inc(tokens)
         for generation in generations:
             if generation.prompt_tokens is not None:
                 self.prompt_tokens.inc(generation.prompt_tokens)
-            self.generations.labels(finish_reason=generation.finish_reason).inc()
+            self.generations.labels(judge=judge, finish_reason=generation.finish_reason).inc()

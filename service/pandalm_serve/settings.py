@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     )
     ui: bool = Field(True, description="Serve the playground page at /.")
 
+    # --- judges
+    judge: list[str] = Field(
+        default_factory=list,
+        description="A judge, `NAME=FAMILY:MODEL` (repeatable; the first is the default): FAMILY is pandalm, "
+        "prometheus2, judgelm or mtbench; MODEL a folder or hub name, `demo` (that family's demo judge) or "
+        "`remote:URL` (an OpenAI-compatible server). Without --judge and --judges-file: one PandaLM judge from "
+        "--model and --engine. In the environment, a JSON list.",
+    )
+    judges_file: Path | None = Field(
+        None,
+        description="A TOML file of judges (`[[judges]]` tables: name, family, model, and any engine or decoding "
+        "setting of that judge's own); after those of --judge.",
+    )
+
     # --- engine and model
     engine: Literal["vllm", "remote"] = Field(
         "vllm", description="`vllm`: load the model in this process; `remote`: call an OpenAI-compatible server."

@@ -15,6 +15,8 @@ from pandalm_client.models import (
     BatchResult,
     CompareRequest,
     CompareResult,
+    GradeRequest,
+    GradeResult,
     StreamSummary,
 )
 
@@ -38,8 +40,21 @@ T = TypeVar("T")
 )
 async def compare(body: CompareRequest, services: ServicesDep, request: Request) -> CompareResult | Response:
     services.require_ready()
-    services.judge.accept()
-    return await _unless_disconnected(request, services.judge.compare(body, client=_client(request)))
+    services.panel.accept(None, body.judge)
+    return await _unless_disconnected(request, services.panel.compare(body, client=_client(request)))
+
+
+@router.post(
+    "/grade",
+    response_model=GradeResult,
+    responses=ERROR_RESPONSES,
+    summary="Grade one response on the judge's absolute scale",
+)
+async def grade(body: GradeRequest, services: ServicesDep, request: Request) -> GradeResult | Response:
+    services.require_ready()
+    judge = services.panel.grader(body.judge)
+    judge.accept()
+    return await _unless_disconnected(request, judge.grade(body, client=_client(request)))
 
 
 @router.post(
@@ -64,13 +79,15 @@ async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> 
             details={"items": len(body.items), "max_batch_items": limit},
         )
     services.require_ready()
-    judge = services.judge
-    judge.accept(body.options)  # an invalid batch-level option fails the whole request (422), not every item
+    panel = services.panel
+    # An invalid batch-level option or judge fails the whole request (422), not every item.
+    panel.accept(body.options, body.judge)
     services.metrics.batch_items.observe(len(body.items))
     client = _client(request)
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_ndjson(stream_batch(judge, body.items, body.options, client)), media_type=NDJSON)
-    results = await _unless_disconnected(request, judge_batch(judge, body.items, body.options, client))
+        results_stream = stream_batch(panel, body.items, body.options, client, body.judge)
+        return StreamingResponse(_ndjson(results_stream), media_type=NDJSON)
+    results = await _unless_disconnected(request, judge_batch(panel, body.items, body.options, client, body.judge))
     if isinstance(results, Response):
         return results
     return BatchResult(results=results, summary=summarize(results))

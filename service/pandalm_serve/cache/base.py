@@ -55,14 +55,18 @@ class UnusableCache:
         return None
 
 
-def model_identity(engine: str, model: str, revision: str | None, served: str = "", namespace: str = "") -> str:
+def model_identity(
+    engine: str, model: str, revision: str | None, served: str = "", namespace: str = "", judge: str = ""
+) -> str:
     """What makes one model's verdicts comparable: its engine, name and revision, and for a local folder a
     fingerprint of its files (names and sizes, and the small files' contents), so new weights under the
     same path do not reuse old verdicts. `served` is what a remote server says of the model behind the name
-    (its weights' path, its context), `namespace` the operator's own name for the cache's share; each is
+    (its weights' path, its context), `namespace` the operator's own name for the cache's share, `judge` the
+    configured judge's name (a judge's verdicts are its own); each is
     part of the identity only when given, so that existing caches keep their keys."""
     identity = f"{engine}|{model}|{revision or ''}"
-    identity += "".join(f"|{name}={value}" for name, value in (("served", served), ("ns", namespace)) if value)
+    named = (("served", served), ("ns", namespace), ("judge", judge))
+    identity += "".join(f"|{name}={value}" for name, value in named if value)
     folder = Path(model)
     if folder.is_dir():
         digest = hashlib.sha256()

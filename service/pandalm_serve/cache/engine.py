@@ -53,6 +53,7 @@ class CachedEngine:
         template_version: str,
         per_key: bool = False,
         namespace: str = "",
+        judge: str = "",
     ) -> None:
         self.engine = engine
         self.backend = backend
@@ -61,6 +62,7 @@ class CachedEngine:
         self._template_version = template_version
         self.per_key = per_key
         self._namespace = namespace
+        self._judge = judge
         self._model_identity = ""
         self._in_flight: dict[tuple[str, object, Sampling], _Flight] = {}
         self._warned = -_WARN_EVERY_S
@@ -108,7 +110,7 @@ class CachedEngine:
         # Only a remote engine knows more of its model than its name (what its server reports).
         served = str(getattr(self.engine, "served_identity", ""))
         self._model_identity = model_identity(
-            self.engine.name, self.engine.model_name, self._revision, served, self._namespace
+            self.engine.name, self.engine.model_name, self._revision, served, self._namespace, self._judge
         )
 
     async def stop(self) -> None:

@@ -18,13 +18,18 @@ from pandalm_client.models import (
 
 from ..errors import ServiceError
 from .judge import Judge
+from .panel import JudgeChoice, Panel
 from .pipeline import error_result
 
 logger = logging.getLogger(__name__)
 
 
 async def stream_batch(
-    judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None, client: str = ""
+    panel: Panel,
+    items: Sequence[BatchItem],
+    options: JudgeOptions | None,
+    client: str = "",
+    batch_judge: JudgeChoice = None,
 ) -> AsyncIterator[CompareResult]:
     """Judge all items concurrently and yield each result as it finishes.
 
@@ -33,8 +38,11 @@ async def stream_batch(
     the iteration early (the client went away) cancels the items still running, which aborts their
     generation in the engine.
     """
-    window = asyncio.Semaphore(judge.settings.max_items_in_flight)
-    tasks = [asyncio.create_task(_judge_item(judge, item, options, i, client, window)) for i, item in enumerate(items)]
+    window = asyncio.Semaphore(panel.default.settings.max_items_in_flight)
+    tasks = [
+        asyncio.create_task(_judge_item(panel, item, options, i, client, window, batch_judge))
+        for i, item in enumerate(items)
+    ]
     try:
         for next_done in asyncio.as_completed(tasks):
             yield await next_done
@@ -44,11 +52,15 @@ async def stream_batch(
 
 
 async def judge_batch(
-    judge: Judge, items: Sequence[BatchItem], options: JudgeOptions | None, client: str = ""
+    panel: Panel,
+    items: Sequence[BatchItem],
+    options: JudgeOptions | None,
+    client: str = "",
+    batch_judge: JudgeChoice = None,
 ) -> list[CompareResult]:
     """Every item's result, in the order of `items`."""
     results: list[CompareResult | None] = [None] * len(items)
-    async for result in stream_batch(judge, items, options, client):
+    async for result in stream_batch(panel, items, options, client, batch_judge):
         assert result.index is not None
         results[result.index] = result
     return [r for r in results if r is not None]
@@ -66,27 +78,34 @@ def summarize(results: Iterable[CompareResult]) -> BatchSummary:
 
 
 async def _judge_item(
-    judge: Judge,
+    panel: Panel,
     item: BatchItem,
     options: JudgeOptions | None,
     index: int,
     client: str,
     window: asyncio.Semaphore,
+    batch_judge: JudgeChoice,
 ) -> CompareResult:
     """Judge one batch item; whatever goes wrong becomes this item's error result, never the batch's."""
     arrived = time.perf_counter()
+    judge = panel.default
     if isinstance(item, InvalidItem):
         error = ErrorBody(
             code="invalid_request",
             message="this item is not a valid compare request; see details",
             details=item.details,
         )
-        judge.metrics.observe_error(error.code, 0.0)
+        judge.metrics.observe_error(error.code, 0.0, judge.name)
         return _error(judge, item.id, index, error, arrived)
+    try:
+        judge = panel.choose(item.judge, batch_judge)[0]
+    except ServiceError as exc:  # an unknown judge: this item's error
+        judge.metrics.observe_error(exc.code, 0.0, judge.name)
+        return _error(judge, item.id, index, exc.body(), arrived)
     async with judge.admission.holding():
         await window.acquire()
     try:
-        return await judge.compare(item, options, index, client, arrived)
+        return await panel.compare(item, options, index, client, arrived, batch_judge)
     except ServiceError as exc:
         return _error(judge, item.id, index, exc.body(), arrived)
     except Exception:  # a bug: logged here, once, and reported without its internals
@@ -99,4 +118,6 @@ async def _judge_item(
 
 def _error(judge: Judge, item_id: str | None, index: int, error: ErrorBody, arrived: float) -> CompareResult:
     latency_ms = round((time.perf_counter() - arrived) * 1000, 3)
-    return error_result(item_id, index, error, judge.engine.model_name, latency_ms)
+    return error_result(
+        item_id, index, error, judge.engine.model_name, latency_ms, family=judge.family, judge=judge.name
+    )

@@ -14,15 +14,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pandalm_client.models import CompareRequest, CompareResult, JudgeOptions
+from pandalm_client.models import CompareRequest, CompareResult, GradeRequest, GradeResult, JudgeOptions
 
 from ..engines.base import Engine
-from ..errors import ConfigurationError, ServiceError
+from ..errors import ConfigurationError, InvalidOptionError, ServiceError
+from ..families.base import Family
+from ..families.pandalm import PANDALM
 from ..metrics import Metrics
 from ..settings import Settings
 from .admission import Admission
 from .deadlines import Deadlines
-from .labels import LabelSet, TextLabels, token_labels
+from .grading import plan_grade, read_grade
+from .labels import LabelSet, NoLabels, TextLabels, token_labels
 from .options import ResolvedOptions, resolve_options
 from .pipeline import Decoding, OrderPipeline, assemble
 from .profile import ModelProfile
@@ -35,35 +38,66 @@ _LARGE_TEXT_CHARS = 20_000
 
 
 class Judge:
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    """One named judge: a family's prompts and parser over one engine, with its own admission and deadlines."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        family: Family = PANDALM,
+        name: str = PANDALM.name,
+        *,
+        admission: Admission | None = None,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
+        self.family = family
+        self.name = name
         self.profile = ModelProfile()
-        self.admission = Admission(settings.max_items_in_flight, settings.max_items_waiting, metrics)
-        self.deadlines = Deadlines(settings.item_timeout_s)
-        self.pipeline = self._pipeline(TextPrompts(), TextLabels())
+        self.ready = False  # set by the service once the engine has started and the judge is configured
+        # One queue and one set of deadlines for every judge of a service (judge/panel.py): the places in flight
+        # and the queue's length are the service's.
+        self.admission = admission or Admission(settings.max_items_in_flight, settings.max_items_waiting, metrics)
+        self.deadlines = deadlines or Deadlines(settings.item_timeout_s)
+        self.pipeline = self._pipeline(TextPrompts(family), self._text_labels())
 
     def configure(self, profile: ModelProfile) -> None:
         """Set up prompts and labels once the engine is loaded, in the prompt format it declares.
 
-        In `token_ids`, prompts are PandaLM's exact token ids (the engine's tokenizer), checked against the
+        In `token_ids`, prompts are the family's exact token ids (the engine's tokenizer), checked against the
         context, and labels are token ids; in `text`, the engine gets text and labels are matched by text.
         """
         self.profile = profile
+        if profile.family is not None and profile.family != self.family.name:
+            raise ConfigurationError(
+                f"judge {self.name!r} is of the {self.family.name} family, but its model is the {profile.family} "
+                f"demo judge: use `{self.name}={self.family.name}:demo`"
+            )
         if self.engine.prompt_format == "text":
-            self.pipeline = self._pipeline(TextPrompts(), TextLabels())
+            if self.family.bos == "chat":
+                raise ConfigurationError(
+                    f"judge {self.name!r} ({self.family.name}) needs its model's chat template, so its prompts must "
+                    "be token ids: install pandalm-serve[remote] and let the tokenizer load (--tokenizer)"
+                )
+            self.pipeline = self._pipeline(TextPrompts(self.family), self._text_labels())
             return
         if self.engine.tokenizer is None:
             raise ConfigurationError("an engine that takes token ids must provide its tokenizer")
-        encoder = PromptEncoder(self.engine.tokenizer, self.settings.bos_token)
+        encoder = PromptEncoder(self.engine.tokenizer, self.settings.bos_token, self.family.bos)
         context_length = self.engine.context_length or self.settings.max_model_len
-        self.pipeline = self._pipeline(TokenPrompts(encoder, context_length), token_labels(encoder))
+        labels: LabelSet = token_labels(encoder) if self.family.label_first else NoLabels()
+        self.pipeline = self._pipeline(TokenPrompts(encoder, context_length, self.family), labels)
+
+    def _text_labels(self) -> LabelSet:
+        return TextLabels() if self.family.label_first else NoLabels()
 
     def _pipeline(self, prompts: PromptBuilder, labels: LabelSet) -> OrderPipeline:
-        s = self.settings
-        decoding = Decoding(s.repetition_penalty, s.beam_width, s.ignore_eos, self.profile.output_regex)
-        return OrderPipeline(prompts, labels, decoding)
+        s, p = self.settings, self.profile
+        decoding = Decoding(s.repetition_penalty, s.beam_width, s.ignore_eos, p.output_regex, p.grade_regex)
+        return OrderPipeline(prompts, labels, decoding, self.family)
 
     def options(self, *layers: JudgeOptions | None) -> ResolvedOptions:
         return resolve_options(self.settings, self.engine.presets, *layers)
@@ -96,17 +130,50 @@ class Judge:
                 self.deadlines.start(deadline)
                 judged = await self._orders(request, options)
         except TimeoutError:
-            self.metrics.observe_error(self._deadline_error().code, _elapsed(started))
+            self.metrics.observe_error(self._deadline_error().code, _elapsed(started), self.name)
             raise self._deadline_error() from None
         except ServiceError as exc:
-            self.metrics.observe_error(exc.code, _elapsed(started))
+            self.metrics.observe_error(exc.code, _elapsed(started), self.name)
             raise
         except Exception:  # a bug: counted here, logged and answered once by whoever catches it
-            self.metrics.observe_error("internal_error", _elapsed(started))
+            self.metrics.observe_error("internal_error", _elapsed(started), self.name)
             raise
         latency_ms = round(_elapsed(started) * 1000, 3)
-        result = assemble(request.id, index, options, judged, self.engine.model_name, latency_ms)
-        self.metrics.observe_result(result, [j.generation for j in judged])
+        model = self.engine.model_name
+        result = assemble(request.id, index, options, judged, model, latency_ms, family=self.family, judge=self.name)
+        self.metrics.observe_result(result, [j.generation for j in judged], self.name)
+        return result
+
+    async def grade(self, request: GradeRequest, client: str = "") -> GradeResult:
+        """Grade one response on the family's scale; raise `ServiceError` when it cannot be graded."""
+        started = time.perf_counter()
+        if "absolute" not in self.family.modes:
+            raise InvalidOptionError(
+                f"judge {self.name!r} ({self.family.name}) does not grade single responses; "
+                "choose a judge whose /info `modes` include `absolute`",
+                details={"option": "judge", "value": self.name},
+            )
+        try:
+            check_field_lengths(request, self.settings.max_field_chars, _GRADE_FIELDS)
+            options = self.options(request.options)
+            async with self.deadlines.scope() as deadline, self.admission.slot(client, started):
+                self.deadlines.start(deadline)
+                prompt, sampling = await _off_loop_if_large(
+                    len(request.response) + len(request.rubric), plan_grade, self.pipeline, request, options
+                )
+                generation = await self.engine.generate(prompt, sampling, uuid.uuid4().hex)
+        except TimeoutError:
+            self.metrics.observe_error(self._deadline_error().code, _elapsed(started), self.name, grade=True)
+            raise self._deadline_error() from None
+        except ServiceError as exc:
+            self.metrics.observe_error(exc.code, _elapsed(started), self.name, grade=True)
+            raise
+        latency_ms = round(_elapsed(started) * 1000, 3)
+        result = read_grade(
+            self.pipeline, request, options, generation, model=self.engine.model_name, judge=self.name,
+            latency_ms=latency_ms,
+        )  # fmt: skip
+        self.metrics.observe_grade(result, generation, self.name)
         return result
 
     def _deadline_error(self) -> ServiceError:
@@ -150,10 +217,16 @@ async def _off_loop_if_large(size: int, work: Callable[..., T], *args: Any, **kw
     return await asyncio.to_thread(work, *args, **kwargs)
 
 
-def check_field_lengths(request: CompareRequest, limit: int) -> None:
+_PAIR_FIELDS = ("instruction", "input", "response1", "response2", "rubric", "reference")
+_GRADE_FIELDS = ("instruction", "input", "response", "rubric", "reference")
+
+
+def check_field_lengths(
+    request: CompareRequest | GradeRequest, limit: int, fields: tuple[str, ...] = _PAIR_FIELDS
+) -> None:
     """Refuse, before any work, a field longer than the server's limit (422, naming the field)."""
-    for name in ("instruction", "input", "response1", "response2"):
-        length = len(getattr(request, name))
+    for name in fields:
+        length = len(getattr(request, name) or "")
         if length > limit:
             raise ServiceError(
                 f"{name} has {length} characters; this server takes at most {limit} per field",

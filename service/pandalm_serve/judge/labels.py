@@ -99,6 +99,19 @@ class TextLabels:
         return LabelRead(probabilities(values), note)
 
 
+@dataclass(frozen=True, slots=True)
+class NoLabels:
+    """For a family whose verdict is not the first token it writes: no label probabilities to ask for."""
+
+    max_length: int = 0
+
+    def ask(self, sampling: Sampling) -> Sampling:
+        return sampling
+
+    def read(self, first: FirstLogprobs | None) -> LabelRead:
+        return LabelRead(None, None)
+
+
 def token_labels(encoder: PromptEncoder) -> TokenLabels:
     """Each label's first token as the tokenizer gives it right after a prompt, not on its own.
 

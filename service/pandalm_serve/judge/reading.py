@@ -3,14 +3,16 @@ the batch job both read it here, through judge/pipeline.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pandalm_client.models import LabelProbabilities, Order, ResultWarning, Verdict
 
 from ..engines.base import Generation
+from ..families.base import Family, ParsedVerdict
+from ..families.pandalm import PANDALM
 from .labels import LabelRead, verdict_from_label
-from .parse import ParsedOutput, parse_output
 from .swap import swap_back, swap_probabilities_back
 
 
@@ -21,7 +23,7 @@ class OrderJudgement:
 
     order: Order
     generation: Generation
-    parsed: ParsedOutput
+    parsed: ParsedVerdict
     verdict: Verdict | None
     probabilities: LabelProbabilities | None
     warnings: list[ResultWarning]
@@ -35,13 +37,15 @@ def read_order(
     *,
     verdict_mode: bool,
     max_new_tokens: int,
+    family: Family = PANDALM,
 ) -> OrderJudgement:
-    """Parse the judge's output (never inventing a verdict), take the label probabilities as read, say what is
-    missing or cut off, and put the swapped order back in the request's positions."""
+    """Parse the judge's output with its family's parser (never inventing a verdict), take the label
+    probabilities as read, say what is missing or cut off, and put the swapped order back in the request's
+    positions."""
     text, finish_reason = generation.text, generation.finish_reason
-    parsed = parse_output(text)
+    parsed = family.parse_pairwise(text)
     verdict = parsed.verdict
-    if verdict is None and verdict_mode and finish_reason == "length":
+    if verdict is None and verdict_mode and finish_reason == "length" and family.label_first:
         verdict = verdict_from_label(text)  # `T` cut off at the limit: the first token decides
     warnings = list(prompt_warnings)
     if labels.note:
@@ -57,6 +61,8 @@ def read_order(
     probabilities = labels.probabilities
     if order == "swapped":
         verdict, probabilities = swap_back(verdict), swap_probabilities_back(probabilities)
+        if parsed.scores is not None:
+            parsed = dataclasses.replace(parsed, scores=(parsed.scores[1], parsed.scores[0]))
     return OrderJudgement(order, generation, parsed, verdict, probabilities, warnings)
 
 
