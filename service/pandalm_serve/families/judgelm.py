@@ -118,7 +118,8 @@ class JudgeLMFamily:
         return f"{SYSTEM}\n{body}{APPENDIX}"
 
     def parse_pairwise(self, text: str) -> ParsedVerdict:
-        # As gen_model_judgement.py does before parse_score: cut at the stop string, strip.
+        # As gen_model_judgement.py does before parse_score: cut at the stop string, strip. Only where the
+        # string is there: without it the script's `find` gives -1 and drops the last character, a slip.
         if STOP in text:
             text = text[: text.find(STOP)]
         first_line, _, explanation = text.strip().partition("\n")
