@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .base import Family
+from .mtbench import MTBENCH
 from .pandalm import PANDALM
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM,)}
+FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM, MTBENCH)}
 DEFAULT_FAMILY = PANDALM.name
 
 
