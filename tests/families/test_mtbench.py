@@ -11,12 +11,11 @@ import re
 import string
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2.sandbox
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,7 +73,11 @@ class FastChatJudge:
             reference,
         )
         [request] = self.chat.requests
-        assert (request["model"], request["temperature"], request["max_tokens"]) == (JUDGE_MODEL, 0, 2048)
+        assert (request["model"], request["temperature"], request["max_tokens"]) == (
+            JUDGE_MODEL,
+            0,
+            MTBENCH.defaults.max_new_tokens,
+        )
         return [(message["role"], message["content"]) for message in request["messages"]], winner
 
 
@@ -120,7 +123,7 @@ def test_is_a_family() -> None:
 def test_vendored_prompts_are_what_fastchat_expects(fastchat: FastChatJudge) -> None:
     # gen_judgment.py picks `pair-v2` and, for questions with a reference, `pair-math-v1`; run_judge_pair reads
     # `[[A]]` outputs and fills these fields of a single-turn template.
-    prompts = {line["name"]: line for line in map(json.loads, PROMPTS_FILE.read_text().splitlines())}
+    prompts = {line["name"]: line for line in map(json.loads, PROMPTS_FILE.read_text(encoding="utf-8").splitlines())}
     fields = {"pair-v2": {"question", "answer_a", "answer_b"}}
     fields["pair-math-v1"] = fields["pair-v2"] | {"ref_answer_1"}
     for judge, name in (("default", "pair-v2"), ("math", "pair-math-v1")):
@@ -264,18 +267,34 @@ def test_demo_outputs_parse_alike_in_fastchat(fastchat: FastChatJudge) -> None:
         assert MTBENCH.parse_pairwise(output).verdict == VERDICT_OF_WINNER[winner]
 
 
-def _render(template: str, **variables: Any) -> str:
-    # As transformers renders chat templates (its apply_chat_template's environment).
-    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    render: Callable[..., str] = environment.from_string(template).render
-    return render(**variables)
+def _render(messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+    # transformers' own rendering, as the demo tokenizer's apply_chat_template does it.
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    assert DEMO.chat_template is not None
+    # Annotated `-> str`, it returns the rendered conversations and the assistant-token indices.
+    rendered: Any = render_jinja_template(
+        [messages], chat_template=DEMO.chat_template, add_generation_prompt=add_generation_prompt, bos_token="<s>"
+    )
+    [text], _ = rendered
+    return str(text)
 
 
 def test_demo_chat_template_renders_the_messages() -> None:
-    assert DEMO.chat_template is not None
     messages = [{"role": role, "content": content} for role, content in MTBENCH.pairwise_prompt(PAIRS[0]).messages]
-    text = _render(DEMO.chat_template, messages=messages, bos_token="<s>", add_generation_prompt=True)
     system, user = (m["content"] for m in messages)
+    text = _render(messages, add_generation_prompt=True)
     assert text == f"<s><|system|>\n{system}\n<|user|>\n{user}\n<|assistant|>\n"
-    without_prompt = _render(DEMO.chat_template, messages=messages, bos_token="<s>", add_generation_prompt=False)
-    assert without_prompt == text.removesuffix("<|assistant|>\n")
+    assert _render(messages, add_generation_prompt=False) == text.removesuffix("<|assistant|>\n")
+
+
+def test_demo_regex_is_accepted_by_vllms_grammar_backend() -> None:
+    # xgrammar, vLLM's default structured-output backend, compiles the regex and accepts what Python's does.
+    import xgrammar
+    from xgrammar.testing import _is_grammar_accept_string
+
+    grammar = xgrammar.Grammar.from_regex(DEMO.output_regex["pairwise"])
+    for output in ("Short explanation. [[A]]", "Assistant B, more detailed. [[B]]", "Both fine. [[C]]"):
+        assert DEMO_REGEX.fullmatch(output) and _is_grammar_accept_string(grammar, output)
+    for output in ("Short explanation. [[D]]", "Short [[A]]", "Short explanation.[[A]]", "[[A]]"):
+        assert not DEMO_REGEX.fullmatch(output) and not _is_grammar_accept_string(grammar, output)
