@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .base import Family
 from .judgelm import JUDGELM
+from .mtbench import MTBENCH
 from .pandalm import PANDALM
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM, JUDGELM)}
+FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM, JUDGELM, MTBENCH)}
 DEFAULT_FAMILY = PANDALM.name
 
 
