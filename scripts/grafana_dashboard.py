@@ -6,8 +6,9 @@ both. `--check` exits 1 when the committed JSON is not what this file generates 
     python scripts/grafana_dashboard.py            # write the JSON
     python scripts/grafana_dashboard.py --check    # is the committed JSON current?
 
-Every query takes its data source from the `datasource` variable and its instances from `instance`;
-every counter is read through rate() over `$__rate_interval` (never a lifetime average).
+Every query takes its data source from the `datasource` variable and its instances from `instance`, and every
+series of a judge's work its judges from `judge`; every counter is read through rate() over `$__rate_interval`
+(never a lifetime average).
 """
 
 from __future__ import annotations
@@ -29,9 +30,20 @@ VERDICTS = 'outcome=~"response1|response2|tie"'
 Panel = dict[str, Any]
 
 
+# The series with a `judge` label (service/pandalm_serve/metrics.py): selected by the `judge` variable.
+JUDGE_SERIES = (
+    "pandalm_build_info", "pandalm_judgements_total", "pandalm_judge_latency_seconds", "pandalm_swap_pairs_total",
+    "pandalm_swap_inconsistent_total", "pandalm_result_warnings_total", "pandalm_generations_total",
+    "pandalm_pair_generated_tokens", "pandalm_grades_total",
+)  # fmt: skip
+
+
 def sel(metric: str, matchers: str = "") -> str:
-    """A selector of `metric` on the chosen instances, with more label matchers."""
-    return f'{metric}{{instance=~"$instance"{", " + matchers if matchers else ""}}}'
+    """A selector of `metric` on the chosen instances (and judges, for a judge's series), with more matchers."""
+    scope = 'instance=~"$instance"'
+    if metric.startswith(JUDGE_SERIES):
+        scope += ', judge=~"$judge"'
+    return f"{metric}{{{scope}{', ' + matchers if matchers else ''}}}"
 
 
 def rate(metric: str, matchers: str = "") -> str:
@@ -155,10 +167,10 @@ def service_row() -> list[Panel]:
         ),
         stat(
             "Served",
-            "pandalm_build_info: the model, engine, template version and service version.",
-            f"count by (model, engine, template_version, version) ({sel('pandalm_build_info')})",
+            "pandalm_build_info: each judge's model, engine and template version, and the service version.",
+            f"count by (judge, model, engine, template_version, version) ({sel('pandalm_build_info')})",
             "none",
-            legend="{{model}} ({{engine}}, {{template_version}}, {{version}})",
+            legend="{{judge}}: {{model}} ({{engine}}, {{template_version}}, {{version}})",
             text_mode="name",
         ),
     ]
@@ -217,11 +229,12 @@ def verdicts_row() -> list[Panel]:
         row("Verdicts"),
         timeseries(
             "Verdict mix",
-            "Share of each outcome among the pairs judged.",
+            "Share of each outcome among the pairs each judge judged.",
             [
                 (
-                    f"sum by (outcome) ({rate(JUDGEMENTS)}) / ignoring (outcome) group_left () sum({rate(JUDGEMENTS)})",
-                    "{{outcome}}",
+                    f"sum by (judge, outcome) ({rate(JUDGEMENTS)}) / ignoring (outcome) group_left () "
+                    f"sum by (judge) ({rate(JUDGEMENTS)})",
+                    "{{judge}} {{outcome}}",
                 )
             ],
             "percentunit",
@@ -271,6 +284,14 @@ def verdicts_row() -> list[Panel]:
             [(ratio("pandalm_generations_total", 'finish_reason="length"'), "cut off")],
             "percentunit",
             width=12,
+        ),
+        timeseries(
+            "Grades",
+            "Responses graded by /grade per second, by judge and outcome: the score, unparsed or error.",
+            [(f"sum by (judge, outcome) ({rate('pandalm_grades_total')})", "{{judge}} {{outcome}}")],
+            "ops",
+            stacked=True,
+            width=24,
         ),
     ]
 
@@ -408,11 +429,16 @@ def layout(panels: list[Panel]) -> list[Panel]:
 
 def variables() -> list[dict[str, Any]]:
     instances = "label_values(pandalm_build_info, instance)"
+    judges = "label_values(pandalm_build_info, judge)"
     return [
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
          "current": {}, "hide": 0, "includeAll": False, "multi": False, "refresh": 1, "regex": ""},
         {"name": "instance", "label": "Instance", "type": "query", "datasource": DATASOURCE,
          "query": {"query": instances, "refId": "instance"}, "definition": instances,
+         "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "hide": 0,
+         "includeAll": True, "allValue": ".*", "multi": True, "refresh": 2, "regex": "", "sort": 1},
+        {"name": "judge", "label": "Judge", "type": "query", "datasource": DATASOURCE,
+         "query": {"query": judges, "refId": "judge"}, "definition": judges,
          "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "hide": 0,
          "includeAll": True, "allValue": ".*", "multi": True, "refresh": 2, "regex": "", "sort": 1},
     ]  # fmt: skip

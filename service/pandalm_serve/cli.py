@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from .dependencies import missing_dependency
 from .hosts import listens_on_loopback
 from .http_limits import HeadLimits
+from .judges import JudgeConfigError, judge_specs
 from .logs import configure_logging
 from .settings import Settings
 
@@ -58,9 +59,14 @@ def main(argv: list[str] | None = None) -> None:
             for e in exc.errors()
         )
         sys.exit(f"pandalm-serve: invalid settings:\n{problems}")
-    missing = missing_dependency(settings)
-    if missing is not None:
-        sys.exit(f"pandalm-serve: {missing}")
+    try:
+        specs = judge_specs(settings)  # every judge's problem found now, before anything starts
+    except JudgeConfigError as exc:
+        sys.exit(f"pandalm-serve: {exc}")
+    for spec in specs:
+        missing = missing_dependency(spec.settings, chat=spec.family.bos == "chat")
+        if missing is not None:
+            sys.exit(f"pandalm-serve: {missing}" + (f" (judge {spec.name!r})" if spec.configured else ""))
     configure_logging(settings)
     from .app import create_app
 

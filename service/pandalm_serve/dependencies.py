@@ -24,10 +24,16 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def missing_dependency(settings: Settings) -> str | None:
-    """What `settings` need that is not installed, as one line naming the install command; None if nothing."""
+def missing_dependency(settings: Settings, chat: bool = False) -> str | None:
+    """What `settings` (of a judge whose family is a `chat` one, or not) need that is not installed, as one line
+    naming the install command; None if nothing."""
     if settings.engine == "vllm" and not installed("vllm"):
         return f"the vllm engine needs vLLM, which is not installed: {VLLM_HINT}"
+    if settings.engine == "remote" and chat and not installed("transformers"):
+        return (
+            "a chat family's judge needs its model's chat template, and transformers is not installed: "
+            'pip install "pandalm-serve[remote]"'
+        )
     wants_tokenizer = settings.tokenizer is not None or settings.remote_prompt_format == "token_ids"
     if settings.engine == "remote" and wants_tokenizer and not installed("transformers"):
         why = "--tokenizer" if settings.tokenizer is not None else "--remote-prompt-format token_ids"

@@ -25,8 +25,14 @@ def make_client() -> Iterator[MakeClient]:
     """Start the real app, through its lifespan, on a fake engine."""
     clients: list[TestClient] = []
 
-    def make(engine: FakeEngine | None = None, ready: bool = True, **settings: object) -> TestClient:
-        app = create_app(Settings(**settings), engine=engine or FakeEngine())  # type: ignore[arg-type]
+    def make(
+        engine: FakeEngine | None = None,
+        ready: bool = True,
+        engines: dict[str, FakeEngine] | None = None,
+        **settings: object,
+    ) -> TestClient:
+        """`engines` gives the judges configured by `judge=[...]` their fake engines, by name."""
+        app = create_app(Settings(**settings), engine=engine or FakeEngine(), engines=engines)  # type: ignore[arg-type]
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

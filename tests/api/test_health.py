@@ -74,7 +74,7 @@ def test_metrics_count_judgements_by_outcome(client: TestClient) -> None:
     client.post("/batch", json={"items": [PAIR, PAIR]})
     client.post("/compare", json={"instruction": "no responses"})
     text = client.get("/metrics").text
-    assert 'pandalm_judgements_total{outcome="response1"} 3.0' in text
+    assert 'pandalm_judgements_total{judge="pandalm",outcome="response1"} 3.0' in text
     assert 'pandalm_http_requests_total{client="-",code="200",endpoint="/compare"} 1.0' in text
     assert 'pandalm_http_requests_total{client="-",code="422",endpoint="/compare"} 1.0' in text
     assert 'pandalm_http_requests_total{client="-",code="200",endpoint="/batch"} 1.0' in text

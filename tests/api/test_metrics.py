@@ -28,19 +28,54 @@ def test_metrics_after_compare_and_batch_traffic(make_client: MakeClient) -> Non
     client.post("/batch", json={"items": [PAIR, PAIR, {"bad": 1}], "options": {"swap": True}})
     found = samples(client.get("/metrics").text)
 
-    assert found[("pandalm_build_info", (("engine", "fake"), ("model", "fake-judge"),
-                  ("template_version", "pandalm-v1"), ("version", "0.1.0")))] == 1  # fmt: skip
+    assert found[("pandalm_build_info", (("engine", "fake"), ("family", "pandalm"), ("judge", "pandalm"),
+                  ("model", "fake-judge"), ("template_version", "pandalm-v1"), ("version", "0.1.0")))] == 1  # fmt: skip
     assert found[("pandalm_engine_ready", ())] == 1
-    assert found[("pandalm_judgements_total", (("outcome", "response1"),))] == 1
+    assert (
+        found[
+            (
+                "pandalm_judgements_total",
+                (
+                    ("judge", "pandalm"),
+                    ("outcome", "response1"),
+                ),
+            )
+        ]
+        == 1
+    )
     # The fake judge always says 1: in both orders, which disagree, so a tie.
-    assert found[("pandalm_judgements_total", (("outcome", "tie"),))] == 2
-    assert found[("pandalm_swap_inconsistent_total", ())] == 2
-    assert found[("pandalm_judgements_total", (("outcome", "error"),))] == 2  # too long, and the bad item
+    assert (
+        found[
+            (
+                "pandalm_judgements_total",
+                (
+                    ("judge", "pandalm"),
+                    ("outcome", "tie"),
+                ),
+            )
+        ]
+        == 2
+    )
+    assert found[("pandalm_swap_inconsistent_total", (("judge", "pandalm"),))] == 2
+    assert (
+        found[
+            (
+                "pandalm_judgements_total",
+                (
+                    ("judge", "pandalm"),
+                    ("outcome", "error"),
+                ),
+            )
+        ]
+        == 2
+    )  # too long, and the bad item
     assert found[("pandalm_prompts_too_long_total", ())] == 1
     assert found[("pandalm_batch_items_count", ())] == 1
     assert found[("pandalm_batch_items_sum", ())] == 3
-    assert found[("pandalm_swap_pairs_total", ())] == 2
-    assert found[("pandalm_generations_total", (("finish_reason", "stop"),))] == 5  # 1 + 2 orders x 2
+    assert found[("pandalm_swap_pairs_total", (("judge", "pandalm"),))] == 2
+    assert (
+        found[("pandalm_generations_total", (("finish_reason", "stop"), ("judge", "pandalm")))] == 5
+    )  # 1 + 2 orders x 2
     assert found[("pandalm_items_in_flight", ())] == 0
     assert found[("pandalm_items_waiting", ())] == 0
     assert found[("pandalm_item_queue_seconds_count", ())] == 4  # every pair but the invalid item

@@ -121,7 +121,7 @@ def test_batch_summary_counts_inconsistent_items_and_streams_swap_results(make_c
     assert lines[-1]["summary"]["inconsistent"] == 2
 
     metrics = client.get("/metrics").text
-    assert "pandalm_swap_inconsistent_total 4.0" in metrics
+    assert 'pandalm_swap_inconsistent_total{judge="pandalm"} 4.0' in metrics
 
 
 def test_verdict_mode_is_one_engine_call_per_order_even_for_multi_token_labels(make_client: MakeClient) -> None:
@@ -202,4 +202,4 @@ def test_injection_warnings_and_neutralizing(make_client: MakeClient) -> None:
 
     ordinary = client.post("/compare", json=PAIR).json()
     assert ordinary["warnings"] == []
-    assert 'pandalm_result_warnings_total{code="section_header"} 2.0' in client.get("/metrics").text
+    assert 'pandalm_result_warnings_total{code="section_header",judge="pandalm"} 2.0' in client.get("/metrics").text

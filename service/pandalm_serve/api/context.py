@@ -23,7 +23,7 @@ from ..metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-JUDGING_PATHS = frozenset({"/compare", "/batch"})
+JUDGING_PATHS = frozenset({"/compare", "/batch", "/grade"})
 # Open whatever the keys: probes must work without secrets, and the page holds none (it asks for a key).
 _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
 KeyLabel = Literal["name", "hashed", "dropped"]

@@ -7,12 +7,11 @@ import asyncio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from pandalm_client.models import DecodingInfo, InfoResponse, LimitsInfo
+from pandalm_client.models import DecodingInfo, InfoResponse, JudgeInfo, LimitsInfo
 
 from .. import __version__
 from ..errors import NotReadyError
 from ..judge.options import server_defaults
-from ..judge.prompt import TEMPLATE_VERSION
 from ..state import ServicesDep
 from .errors import ERROR_RESPONSES
 
@@ -33,7 +32,8 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
     services.require_ready()
     try:
         async with asyncio.timeout(_HEALTH_TIMEOUT_S):
-            await services.engine.check_health()
+            for judge in services.panel:
+                await judge.engine.check_health()
     except TimeoutError as exc:
         raise NotReadyError(f"the engine did not answer within {_HEALTH_TIMEOUT_S:g} s") from exc
     return {"status": "ready"}
@@ -41,15 +41,29 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
 
 @router.get("/info", response_model=InfoResponse, summary="Model, engine, decoding, template and limits")
 async def info(services: ServicesDep) -> InfoResponse:
-    s = services.settings
+    # The top level describes the default judge (the first); `judges` lists them all.
+    s = services.judge.settings
     engine = services.engine
     token_ids = engine.prompt_format == "token_ids"
+    judges = [
+        JudgeInfo(
+            name=judge.name,
+            family=judge.family.name,
+            model=judge.engine.model_name,
+            demo=judge.profile.demo,
+            modes=sorted(judge.family.modes, key=("pairwise", "absolute").index),
+            engine=judge.engine.name,
+            template_version=judge.family.template_version,
+            ready=judge.ready,
+        )
+        for judge in services.panel
+    ]
     return InfoResponse(
         service_version=__version__,
         engine=engine.name,
         model=engine.model_name,
         demo=services.judge.profile.demo,
-        template_version=TEMPLATE_VERSION,
+        template_version=services.judge.family.template_version,
         prompt_format=engine.prompt_format if services.ready else None,
         tokenizer=engine.tokenizer_source if token_ids else None,
         bos_token=s.bos_token if token_ids else None,
@@ -66,6 +80,7 @@ async def info(services: ServicesDep) -> InfoResponse:
             max_batch_items=s.max_batch_items,
         ),
         ready=services.ready,
+        judges=judges,
     )
 
 

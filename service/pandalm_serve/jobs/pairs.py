@@ -38,6 +38,7 @@ from ..engines.base import FirstLogprobs, Generation, token_key
 from ..engines.tokenizer import load_tokenizer
 from ..engines.vllm import vllm_sampling_params
 from ..errors import ServiceError
+from ..families.pandalm import PANDALM
 from ..judge.labels import token_labels
 from ..judge.options import ResolvedOptions
 from ..judge.pipeline import Decoding, OrderPipeline, assemble, error_result
@@ -206,9 +207,9 @@ def combine(rows: Sequence[Mapping[str, Any]], index: int, options: JobOptions) 
     orders = [OrderState.model_validate_json(row[STATE_COLUMN]) for row in rows]
     error = next((o.error for o in orders if o.error is not None), None)
     if error is not None:
-        return error_result(orders[0].id, index, error, options.model)
+        return error_result(orders[0].id, index, error, options.model, judge=PANDALM.name)
     judged = [o.judgement for o in orders if o.judgement is not None]
-    return assemble(orders[0].id, index, options.resolved, judged, options.model)
+    return assemble(orders[0].id, index, options.resolved, judged, options.model, judge=PANDALM.name)
 
 
 def pair_rows(rows: Iterable[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
