@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pandalm_client.models import CompareResult, ErrorBody
+from pandalm_client.models import CompareResult, ErrorBody, Verdict
 from pandalm_serve.judge.panel import jury_result
 
 
-def ok(verdict: str) -> CompareResult:
-    return CompareResult(status="ok", verdict=verdict)  # type: ignore[arg-type]
+def ok(verdict: Verdict) -> CompareResult:
+    return CompareResult(status="ok", verdict=verdict)
 
 
 UNPARSED = CompareResult(status="unparsed")
