@@ -101,3 +101,22 @@ def test_with_api_keys_the_page_shows_the_401_then_works_with_a_key(page: Page, 
         expect(page.locator("#model")).to_contain_text("Judge: ")  # /info, asked again with the key
         assert page.evaluate("sessionStorage.getItem('pandalm-api-key')") == "page-key-123"
         assert page.evaluate("localStorage.length") == 0  # never kept beyond the tab
+
+
+def test_the_judge_selector_lists_the_servers_judges_and_the_result_names_its_judge(page: Page) -> None:
+    engines = {"panda": FakeEngine(), "jlm": FakeEngine("2 9\nAssistant 2 is better.")}
+    app = create_app(Settings(judge=["panda=pandalm:demo", "jlm=judgelm:demo"]), engines=engines)
+    with serving(app) as url:
+        page.goto(url + "/")
+        selector = page.get_by_label("Judge", exact=True)
+        expect(selector.locator("option")).to_have_count(3)  # the default, then each pairwise judge
+        selector.select_option("jlm")
+        page.get_by_label("Instruction").fill("Add 2 and 2.")
+        page.get_by_label("Response 1").fill("5")
+        page.get_by_label("Response 2").fill("4")
+        page.get_by_role("button", name="Judge", exact=True).click()
+        expect(page.locator("#verdict .verdict")).to_have_text("Response 2 is better")
+        expect(page.locator("#verdict")).to_contain_text("Judged by jlm.")
+        expect(page.locator("#verdict")).to_contain_text("Scores: 2 and 9")
+        shot(page, "judge-selector.png")
+    assert engines["panda"].prompts == [] and len(engines["jlm"].prompts) == 1
