@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .base import Family
 from .pandalm import PANDALM
+from .prometheus2 import PROMETHEUS2
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM,)}
+FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM, PROMETHEUS2)}
 DEFAULT_FAMILY = PANDALM.name
 
 
