@@ -337,6 +337,13 @@ def test_the_feedback_is_the_text_before_the_marker() -> None:
     assert FAMILY.parse_pairwise("Unsure. [RESULT] C").reason is None
 
 
+def test_a_number_too_long_to_read_is_no_score_where_the_reference_raises(reference: ModuleType) -> None:
+    text = "Feedback. [RESULT] " + "0" * 5000 + "3"
+    with pytest.raises(ValueError):
+        reference.parser.parse_output(text, "absolute")
+    assert FAMILY.parse_grade(text).score is None
+
+
 # The demo judge's output format.
 DEMO = FAMILY.demo()
 FEEDBACKS = ["Response A is better", "Result A Result B", "score of the answer", "Score, result, response."]

@@ -215,6 +215,8 @@ def feedback_before(text: str, match: re.Match[str]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Prometheus2Family:
+    """Prometheus 2 as prometheus-eval 0.1.20 prompts and reads it (the module's docstring has the choices)."""
+
     name: str = "prometheus2"
     template_version: str = TEMPLATE_VERSION
     modes: frozenset[JudgeMode] = frozenset({"pairwise", "absolute"})
@@ -257,7 +259,10 @@ class Prometheus2Family:
         if match is None:
             return ParsedGrade(None)
         # As the reference: the first match decides, and a number off the scale is no score.
-        score = int(match.group(1))
+        try:
+            score = int(match.group(1))
+        except ValueError:  # more digits than `int` reads (sys.get_int_max_str_digits): the reference raises
+            return ParsedGrade(None)
         if not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
             return ParsedGrade(None)
         return ParsedGrade(score, feedback_before(text, match))
@@ -275,7 +280,7 @@ class Prometheus2Family:
             "Response B is clearer and more helpful. [RESULT] B",
             *(f"The response meets the rubric partly. [RESULT] {score}" for score in range(low, high + 1)),
         )
-        return DemoFormat(corpus=corpus, output_regex=DEMO_OUTPUT_REGEX)
+        return DemoFormat(corpus=corpus, output_regex=dict(DEMO_OUTPUT_REGEX))
 
 
 PROMETHEUS2 = Prometheus2Family()
