@@ -140,41 +140,23 @@ An instruction (might include an Input inside it), a response to evaluate, and a
 # HELPFULNESS_RUBRIC. The rubric a pair without one is judged on.
 DEFAULT_PAIRWISE_RUBRIC = "[Does the model provide relevant and useful responses to the user's needs or questions?]"
 
-# --- Copied exactly from prometheus_eval/parser.py, prometheus-eval 0.1.20 (Apache-2.0): the patterns of
-# `_parse_output_absolute` and `_parse_output_relative`, with the flags each is searched with. ---
-ABSOLUTE_PATTERN = r"""
-        (?:                        # Start of non-capturing group
-            \[RESULT\]|\[SCORE\]|   # Match [RESULT] or [SCORE]
-            Score:?|score:?|        # Match Score: or score:
-            Result:?|\[Result\]:?|  # Match Result: or [Result]:
-            score\s+of              # Match "score of"
-        )                           # End of non-capturing group
-        \s*                         # Allow any whitespace
-        (?:\(|\[|\s)*               # Allow opening brackets or whitespace
-        (\d+)                       # Capture the digit(s)
-        (?:                         # Start of non-capturing group
-            (?:\)|\]|\s|$)|         # Allow closing brackets, whitespace, or end of string
-            (?:/\s*5|               # Allow /5 with optional whitespace
-               \s*out\s*of\s*5)     # or "out of 5" with flexible whitespace
-        )?                          # End of non-capturing group
-        (?:\s*$)                    # Match from the end of string 
-    """  # noqa: W291
-RELATIVE_PATTERN = r"""
-        (?:                                # Start of non-capturing group
-            \[RESULT\]|\[RESULT:\s*|        # Match [RESULT] or [RESULT:
-            \[Response\s+|                  # Match [Response
-            \[Result\](?:\s+Response)?|     # Match [Result] or [Result] Response
-            \[Result:\s*|                   # Match [Result:
-            (?:^|\n)Result:?\s*             # Match Result: at the start of a line
-        )                                   # End of non-capturing group
-        \s*                                 # Allow any whitespace
-        (A|B)                               # Capture A or B
-        (?:\])?                             # Allow closing bracket, whitespace, or end of string
-        (?:\s*$)                            # Match from the end of string 
-    """  # noqa: W291
-ABSOLUTE_RESULT = re.compile(ABSOLUTE_PATTERN, re.IGNORECASE | re.VERBOSE)
-RELATIVE_RESULT = re.compile(RELATIVE_PATTERN, re.IGNORECASE | re.VERBOSE | re.MULTILINE)
-# --- End of the copy. ---
+# The patterns of `_parse_output_absolute` and `_parse_output_relative` in prometheus_eval/parser.py,
+# prometheus-eval 0.1.20 (Apache-2.0): the same alternatives in the same order, written compactly (its verbose
+# form's comments and spaces removed), with one change. Where the reference lets two quantifiers share a
+# whitespace run before the captured number or letter (`\s*(?:\(|\[|\s)*`, `\[RESULT:\s*` then `\s*`), ours
+# takes the run atomically, `(?>...)`: what follows cannot be whitespace, so a match takes the whole run anyway
+# and the matches are the reference's (tests/families/test_prometheus2.py compares them), but a marker followed
+# by a long whitespace run costs linear time, not quadratic (the reference: 11 s on 20,000 spaces).
+ABSOLUTE_RESULT = re.compile(
+    r"(?:\[RESULT\]|\[SCORE\]|Score:?|score:?|Result:?|\[Result\]:?|score\s+of)"
+    r"(?>\s*(?:\(|\[|\s)*)(\d+)(?:(?:\)|\]|\s|$)|(?:/\s*5|\s*out\s*of\s*5))?(?:\s*$)",
+    re.IGNORECASE,
+)
+RELATIVE_RESULT = re.compile(
+    r"(?:\[RESULT\]|\[RESULT:(?>\s*)|\[Response(?>\s+)|\[Result\](?:\s+Response)?|\[Result:(?>\s*)"
+    r"|(?:^|\n)Result:?(?>\s*))(?>\s*)(A|B)(?:\])?(?:\s*$)",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 # fastchat 0.2.36's `mistral` conversation (fastchat/conversation.py, Apache-2.0) with a system message and one
 # user message, rendered by its LLAMA2 separator style with an empty assistant turn: the system template
