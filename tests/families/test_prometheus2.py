@@ -181,7 +181,7 @@ def test_grade_prompt_is_what_prometheus_eval_sends(reference: ModuleType, index
     assert FAMILY.grade_prompt(item) == expected
 
 
-def test_an_empty_input_leaves_the_instruction_alone() -> None:
+def test_an_input_follows_the_instruction_after_a_blank_line_only_when_given() -> None:
     without = PairInput("Do it.", "", "a", "b")
     assert "###Instruction:\nDo it.\n\n###Response A:" in str(FAMILY.pairwise_prompt(without))
     graded = FAMILY.grade_prompt(GradeInput("Do it.", "Context.", "a", "Rubric"))
