@@ -6,8 +6,9 @@ from .base import Family
 from .judgelm import JUDGELM
 from .mtbench import MTBENCH
 from .pandalm import PANDALM
+from .prometheus2 import PROMETHEUS2
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM, JUDGELM, MTBENCH)}
+FAMILIES: dict[str, Family] = {family.name: family for family in (PANDALM, PROMETHEUS2, JUDGELM, MTBENCH)}
 DEFAULT_FAMILY = PANDALM.name
 
 
