@@ -17,14 +17,16 @@ from tests.support import serving
 
 @pytest.fixture(scope="module")
 def api_schema() -> Iterator[schemathesis.BaseSchema]:
-    engine = FakeEngine(tokenizer=CharTokenizer(), context_length=4096)
-    with serving(create_app(Settings(max_new_tokens=64), engine=engine)) as url:
+    # Two judges, one that grades: every judge name and the /grade endpoint are in the schema to fuzz.
+    engines = {name: FakeEngine(tokenizer=CharTokenizer(), context_length=4096) for name in ("panda", "prom")}
+    settings = Settings(max_new_tokens=64, judge=["panda=pandalm:demo", "prom=prometheus2:demo"])
+    with serving(create_app(settings, engines=engines)) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 
 
 def test_every_operation_as_its_schema_declares_it(api_schema: schemathesis.BaseSchema) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]  # type: ignore[union-attr]
-    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /compare", "POST /batch", "GET /info"}
+    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /compare", "POST /batch", "POST /grade", "GET /info"}
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -128,3 +128,43 @@ def test_a_configured_judges_cache_keys_are_its_own(make_client: MakeClient) -> 
     # The same model, family, prompt and settings under another judge's name: judged again, not from the cache.
     assert client.post("/compare", json={**PAIR, "judge": "jlm2"}).json()["cached"] is False
     assert client.post("/compare", json={**PAIR, "judge": "jlm"}).json()["cached"] is True
+
+
+def grader(make_client: MakeClient, reply: str) -> tuple[TestClient, FakeEngine]:
+    engine = FakeEngine(reply, tokenizer=CharTokenizer(), context_length=4096)
+    engines = {"panda": FakeEngine(PANDALM_SAYS_1, tokenizer=CharTokenizer(), context_length=4096), "prom": engine}
+    return make_client(engines=engines, judge=["panda=pandalm:demo", "prom=prometheus2:demo"]), engine
+
+
+GRADE = {"instruction": "Name the capital of France.", "response": "Paris.", "rubric": "Is it correct?"}
+
+
+def test_grade_goes_to_the_first_judge_that_grades_and_reads_its_score(make_client: MakeClient) -> None:
+    client, engine = grader(make_client, "Feedback: The response is correct. [RESULT] 5")
+    result = client.post("/grade", json={**GRADE, "id": "g1"}).json()
+    assert (result["status"], result["score"], result["scale"], result["judge"]) == ("ok", 5, [1, 5], "prom")
+    assert result["feedback"] == "Feedback: The response is correct." and result["id"] == "g1"
+    assert result["template_version"] == "prometheus2-v1"
+    (prompt,) = engine.prompts
+    assert prompt.text.startswith("[INST] You are a fair judge assistant") and "Is it correct?" in prompt.text
+    info = client.get("/info").json()["judges"]
+    assert [j["modes"] for j in info] == [["pairwise"], ["pairwise", "absolute"]]
+    assert 'pandalm_grades_total{judge="prom",outcome="5"} 1.0' in client.get("/metrics").text
+
+
+def test_a_grade_off_the_scale_is_unparsed_never_a_score(make_client: MakeClient) -> None:
+    client, _ = grader(make_client, "Feedback: Excellent. [RESULT] 7")
+    result = client.post("/grade", json={**GRADE, "judge": "prom"}).json()
+    assert (result["status"], result["score"], result["raw"]) == ("unparsed", None, "Feedback: Excellent. [RESULT] 7")
+
+
+def test_a_grade_without_a_rubric_is_a_422(make_client: MakeClient) -> None:
+    client, _ = grader(make_client, "[RESULT] 3")
+    assert_error(client.post("/grade", json={k: v for k, v in GRADE.items() if k != "rubric"}), 422, "invalid_request")
+
+
+def test_a_grading_judge_compares_too_with_its_relative_prompt(make_client: MakeClient) -> None:
+    client, engine = grader(make_client, "Feedback: B is right. [RESULT] B")
+    result = client.post("/compare", json={**PAIR, "judge": "prom", "rubric": "Is the sum right?"}).json()
+    assert (result["verdict"], result["reason"], result["warnings"]) == ("response2", "Feedback: B is right.", [])
+    assert "###Response A:\n4" in engine.prompts[0].text and "Is the sum right?" in engine.prompts[0].text

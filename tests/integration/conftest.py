@@ -127,3 +127,14 @@ def remote_service(server_logs: Path, replay_server: str) -> Iterator[str]:
         "--remote-prompt-format",
         "text",
     )
+
+
+# One demo judge per family, named by family, in one service: what the judges' live tests run against.
+FAMILY_JUDGES = ("panda=pandalm:demo", "prom=prometheus2:demo", "jlm=judgelm:demo", "mt=mtbench:demo")
+
+
+@pytest.fixture(scope="session")
+def judges_service(server_logs: Path, demo_cache_dir: Path) -> Iterator[str]:
+    """The real service on vLLM's CPU build serving every family's demo judge, each on its own engine."""
+    judges = [arg for judge in FAMILY_JUDGES for arg in ("--judge", judge)]
+    yield from serve(server_logs, "judges-service", *judges, "--cache-dir", str(demo_cache_dir))
