@@ -143,7 +143,8 @@ class FakeService:
         self.connections: list[tuple[str, str | None]] = []  # (URL, API key) of each client the CLI made
         self.api_key: str | None = None  # when set, a request without this bearer token is answered 401
         self.judges: list[dict[str, Any]] = []
-        self.grader: Callable[[dict[str, Any]], dict[str, Any]] = grade_by_length
+        # /grade's answer to a request: a result, or a whole response (an error for that request alone).
+        self.grader: Callable[[dict[str, Any]], dict[str, Any] | httpx.Response] = grade_by_length
         self._lock = threading.Lock()
 
     def transport(self) -> httpx.MockTransport:
@@ -226,7 +227,8 @@ class FakeService:
         unknown = self._unknown(named, "absolute")
         if unknown:
             return refused(unknown, named)
-        return httpx.Response(200, json={**self.grader(body), "judge": named})
+        answer = self.grader(body)
+        return answer if isinstance(answer, httpx.Response) else httpx.Response(200, json={**answer, "judge": named})
 
 
 @contextlib.contextmanager
