@@ -191,3 +191,22 @@ def test_eval_with_one_judge_is_todays_report_naming_it(
     served.judges.append(judge("grader", "absolute", family="prometheus2"))
     code, _, err = pandalm("eval", str(testset), "--judge", "grader")
     assert code == 2 and "--judge grader: that judge cannot do pairwise judging" in err
+
+
+def test_eval_takes_a_teams_own_labelled_pairs(tmp_path: Path, pandalm: Run, served: FakeService) -> None:
+    labels = ["response1", "response1", "tie", "response1"]
+    rows = [
+        {"id": f"ours-{i}", "instruction": f"T{i}.", "response1": "x" * (4 - i), "response2": "x" * i, "label": label}
+        for i, label in enumerate(labels)
+    ]
+    pairs = write_jsonl(tmp_path / "ours.jsonl", rows)
+    code, out, _ = pandalm("eval", str(pairs), "--json", "--judge", "panda", "--judge", "lm")
+    assert code == 0
+    panda, lm = json.loads(out)
+    # The scripted judge prefers the longer response: right on the first three pairs, wrong on the fourth.
+    assert panda["accuracy"] == lm["accuracy"] == 0.75 and panda["n"] == 4
+    assert [i["id"] for b in batches(served) for i in b["items"]][:4] == ["ours-0", "ours-1", "ours-2", "ours-3"]
+    pairs.write_text(json.dumps({**rows[0], "label": "both"}) + "\n")
+    code, _, err = pandalm("eval", str(pairs), "--judge", "panda")
+    assert code == 2
+    assert "not a file of labelled pairs (line 1: label 'both' is not response1, response2 or tie" in err

@@ -25,7 +25,7 @@ from typing import Any
 from .._client import PandaLMClient
 from ..evaluation import Labelled, bootstrap_intervals, compare_deployments
 from ..models import CompareResult
-from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
+from ..testset import VERDICT_LABELS, Agreement, TestItem, load_labelled_pairs, load_testset
 from ._common import add_option_flags, options_of
 from ._errors import EXIT_OK, UsageError
 from ._io import InputError, ProgressBar, read_jsonl
@@ -39,7 +39,9 @@ def register(commands: Any) -> None:
         "testset",
         type=Path,
         help="PandaLM's published human-labelled test set (testset-v1.json: data/pandalm/ in the pandalm-serve "
-        "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it",
+        "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it; or your own "
+        'labelled pairs, a .jsonl file of {"id"?, "instruction", "input"?, "response1", "response2", "label"}, '
+        "label being response1, response2 or tie",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
@@ -67,10 +69,7 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         raise UsageError("--judge has the service judge; --from-results scores results already judged: give one")
     if len(names) > 1 and args.against is not None:
         raise UsageError("--against compares with one deployment; several --judge are compared with each other")
-    try:
-        items = load_testset(args.testset)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{args.testset}: not a test set like PandaLM's testset-v1.json ({exc})") from exc
+    items = labelled_items(args.testset)
     if args.from_results is None:
         served_judges(client, names)
     if len(names) > 1:
@@ -99,6 +98,19 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         report["against"] = {"results": str(args.against), **compare_deployments(labelled, other)}
     print(json.dumps(report, indent=2) if args.json else describe(report))
     return EXIT_OK
+
+
+def labelled_items(path: Path) -> list[TestItem]:
+    """The labelled items of a test set shaped like PandaLM's, or of a JSON Lines file of labelled pairs."""
+    if path.suffix == ".jsonl":
+        try:
+            return load_labelled_pairs(list(read_jsonl(path)))
+        except ValueError as exc:
+            raise InputError(f"{path}: not a file of labelled pairs ({exc})") from exc
+    try:
+        return load_testset(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a test set like PandaLM's testset-v1.json ({exc})") from exc
 
 
 def judge_items(
@@ -150,7 +162,7 @@ def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]
             by_id[result.id] = result
         if result.index is not None:
             by_index[result.index] = result
-    return [by_id.get(str(item.idx), by_index.get(position)) for position, item in enumerate(items)]
+    return [by_id.get(item.key, by_index.get(position)) for position, item in enumerate(items)]
 
 
 def _figure(value: float | None, interval: dict[str, Any] | None = None, sign: str = "") -> str:
