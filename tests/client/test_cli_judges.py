@@ -210,3 +210,14 @@ def test_eval_takes_a_teams_own_labelled_pairs(tmp_path: Path, pandalm: Run, ser
     code, _, err = pandalm("eval", str(pairs), "--judge", "panda")
     assert code == 2
     assert "not a file of labelled pairs (line 1: label 'both' is not response1, response2 or tie" in err
+
+
+def test_a_demo_judge_is_warned_about_whether_default_or_named(pandalm: Run, service: FakeService) -> None:
+    service.demo = True  # a service that lists no judges: /info's `demo` describes its one judge
+    code, _, err = pandalm("compare", *PAIR)
+    assert code == 0 and "serves the random-weight demo judge (fake-judge): its verdicts are noise" in err
+    service.demo = False
+    service.judges = [judge("panda"), judge("toy", demo=True)]
+    assert "warning" not in pandalm("compare", *PAIR, "--judge", "panda")[2]
+    code, _, err = pandalm("compare", *PAIR, "--judge", "panda", "--judge", "toy")
+    assert code == 0 and "serves demo judge(s) toy: its verdicts are noise" in err

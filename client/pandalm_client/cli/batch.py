@@ -4,7 +4,8 @@ Each input line is a compare request: `{"instruction", "input"?, "response1", "r
 "options"?, "judge"?, "rubric"?, "reference"?}`; `--judge` judges the lines that name no judge.
 Each output line is its result, with the input's `id` (or `line:N` where it has none) and its judge.
 Re-run with the same output file after an interruption: only what is missing (or failed) is judged,
-and the output ends in input order. Every line is checked before anything is judged (exit 2 names the
+and the output ends in input order (the verdicts already there are kept: judging with another `--judge`
+needs another output file). Every line is checked before anything is judged (exit 2 names the
 first bad one); items judged without a verdict are listed on stderr. Exit 0 when every item has a
 result from the judge, 2 when items failed for their own sake (a prompt too long), 4 otherwise.
 """
