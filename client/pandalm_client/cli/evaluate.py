@@ -1,8 +1,10 @@
 """`pandalm eval testset.json`: the served judge's agreement with human labels.
 
 The file is shaped like PandaLM's published test set (`testset-v1.json`: `idx`, `instruction`,
-`input`, `response1`, `response2`, `annotator1`..`annotator3`, 0 = tie). The gold label is the
-annotators' majority vote; an item the judge gave no verdict for counts as wrong. Served by
+`input`, `response1`, `response2`, `annotator1`..`annotator3`, 0 = tie), or it is your own labelled
+pairs, JSON Lines ending `.jsonl`: `{"id"?, "instruction", "input"?, "response1", "response2", "label"}`
+with `label` one of `response1`, `response2`, `tie`. The gold label is the annotators' majority vote (or
+the `label`); an item the judge gave no verdict for counts as wrong. Served by
 PandaLM-7B, this reproduces PandaLM's published accuracy and F1: the check of a deployment (after
 quantisation, say) before trusting it. Accuracy, macro F1 and kappa come with 95% bootstrap intervals
 over items (1000 resamples, seeded); `--against other-results.jsonl` compares this deployment with
