@@ -5,11 +5,13 @@ from pandalm_client import PandaLMClient
 with PandaLMClient("http://judge:8000", api_key="...") as client:
     result = client.compare("Give the capital of France.", "Paris.", "Lyon.", swap=True)
     results = client.batch(pairs, mode="verdict")  # any number of pairs, results in order
+    jury = client.compare("...", "...", "...", judge=["pandalm", "prometheus", "judgelm"])
+    graded = client.grade("...", "a response", "Is it correct?", judge="prometheus")  # score and feedback
 """
 
 from pathlib import Path
 
-from ._base import DEFAULT_TIMEOUT, DEFAULT_URL, BatchInput, Progress
+from ._base import DEFAULT_TIMEOUT, DEFAULT_URL, BatchInput, JudgeChoice, Progress
 from ._client import AsyncPandaLMClient, PandaLMClient
 from ._exceptions import (
     APIConnectionError,
@@ -35,12 +37,17 @@ from .models import (
     CompareResult,
     ErrorBody,
     ErrorResponse,
+    GradeRequest,
+    GradeResult,
     InfoResponse,
     InvalidItem,
+    JudgeInfo,
     JudgeOptions,
+    JurorResult,
     LabelProbabilities,
     OrderResult,
     ResultWarning,
+    ScoreProbabilities,
     Usage,
 )
 
@@ -64,10 +71,15 @@ __all__ = [
     "CompareResult",
     "ErrorBody",
     "ErrorResponse",
+    "GradeRequest",
+    "GradeResult",
     "InfoResponse",
     "InternalServerError",
     "InvalidItem",
+    "JudgeChoice",
+    "JudgeInfo",
     "JudgeOptions",
+    "JurorResult",
     "LabelProbabilities",
     "NotFoundError",
     "OrderResult",
@@ -79,6 +91,7 @@ __all__ = [
     "RateLimitError",
     "ResultWarning",
     "RetryPolicy",
+    "ScoreProbabilities",
     "ServiceUnavailableError",
     "UnprocessableEntityError",
     "Usage",

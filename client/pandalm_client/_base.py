@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -13,7 +13,15 @@ from pydantic import BaseModel, ValidationError
 
 from ._exceptions import APIConnectionError, APITimeoutError, PandaLMError, status_error
 from ._retry import DEFAULT_RETRY, RetryPolicy
-from .models import BatchSummary, CompareRequest, CompareResult, InfoResponse, JudgeOptions
+from .models import (
+    BatchSummary,
+    CompareRequest,
+    CompareResult,
+    GradeRequest,
+    GradeResult,
+    InfoResponse,
+    JudgeOptions,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # A batch's results stream back as they finish; the read timeout is the longest wait for the next one.
@@ -24,6 +32,8 @@ M = TypeVar("M", bound=BaseModel)
 
 # One batch item as callers give it: a compare request, or a mapping of its fields.
 BatchInput = CompareRequest | Mapping[str, Any]
+# A judge as callers name it: one name, or several (a jury, on the pairwise calls); None: the server's default.
+JudgeChoice = str | Sequence[str] | None
 
 
 class Progress(Protocol):
@@ -62,7 +72,16 @@ class BaseClient:
 
     @staticmethod
     def _compare_body(
-        instruction: str, response1: str, response2: str, input: str, id: str | None, options: dict[str, Any]
+        instruction: str,
+        response1: str,
+        response2: str,
+        input: str,
+        id: str | None,
+        options: dict[str, Any],
+        *,
+        judge: JudgeChoice,
+        rubric: str | None,
+        reference: str | None,
     ) -> dict[str, Any]:
         request = CompareRequest(
             instruction=instruction,
@@ -71,6 +90,35 @@ class BaseClient:
             response2=response2,
             id=id,
             options=_options(options),
+            judge=_judge(judge),
+            rubric=rubric,
+            reference=reference,
+        )
+        return request.model_dump(mode="json", exclude_none=True)
+
+    @staticmethod
+    def _grade_body(
+        instruction: str,
+        response: str,
+        rubric: str,
+        *,
+        input: str,
+        reference: str | None,
+        judge: str | None,
+        id: str | None,
+        options: JudgeOptions | Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        if options is not None and not isinstance(options, JudgeOptions):
+            options = _options(options)
+        request = GradeRequest(
+            instruction=instruction,
+            input=input,
+            response=response,
+            rubric=rubric,
+            reference=reference,
+            judge=judge,
+            id=id,
+            options=options,
         )
         return request.model_dump(mode="json", exclude_none=True)
 
@@ -89,12 +137,20 @@ class BaseClient:
             yield chunk
 
     @staticmethod
-    def _batch_body(items: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    def _batch_body(items: list[dict[str, Any]], options: dict[str, Any], judge: JudgeChoice) -> dict[str, Any]:
         body: dict[str, Any] = {"items": items}
         batch_options = _options(options)
         if batch_options is not None:
             body["options"] = batch_options.model_dump(exclude_none=True)
+        if judge is not None:
+            body["judge"] = _judge(judge)
         return body
+
+    @staticmethod
+    def _check_judge(judge: JudgeChoice) -> None:
+        """A batch's judge (or jury) checked as a pair's is, before any item is read or sent."""
+        if judge is not None:
+            CompareRequest(instruction="", response1="", response2="", judge=_judge(judge))
 
     def _after_failure(self, attempt: int, response: httpx.Response | None, error: Exception | None) -> float:
         """After a failed attempt: the seconds to wait before the next one, or the exception for the caller."""
@@ -124,6 +180,10 @@ class BaseClient:
     @staticmethod
     def _parse_result(data: Any) -> CompareResult:
         return _parse(CompareResult, data)
+
+    @staticmethod
+    def _parse_grade(data: Any) -> GradeResult:
+        return _parse(GradeResult, data)
 
     @staticmethod
     def _parse_info(data: Any) -> InfoResponse:
@@ -172,6 +232,13 @@ def _parse(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise PandaLMError(f"the service's answer is not a {model.__name__} this client understands: {exc}") from exc
+
+
+def _judge(judge: JudgeChoice) -> str | list[str] | None:
+    """A judge as the wire takes it: one name as a name, several (any sequence) as a list, a jury."""
+    if judge is None or isinstance(judge, str):
+        return judge
+    return list(judge)
 
 
 def _options(options: Mapping[str, Any]) -> JudgeOptions | None:

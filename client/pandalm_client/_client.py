@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from ._base import NDJSON, BaseClient, BatchInput, ChunkState, Progress, ProgressCounter
-from .models import CompareResult, InfoResponse
+from ._base import NDJSON, BaseClient, BatchInput, ChunkState, JudgeChoice, Progress, ProgressCounter
+from .models import CompareResult, GradeResult, InfoResponse, JudgeOptions
 
 
 class PandaLMClient(BaseClient):
@@ -50,28 +50,70 @@ class PandaLMClient(BaseClient):
         input: str = "",
         *,
         id: str | None = None,
+        judge: JudgeChoice = None,
+        rubric: str | None = None,
+        reference: str | None = None,
         **options: Any,
     ) -> CompareResult:
-        """Judge one pair. Options (`swap=True`, `mode="verdict"`...) are the wire's `JudgeOptions`."""
-        body = self._compare_body(instruction, response1, response2, input, id, options)
+        """Judge one pair. Options (`swap=True`, `mode="verdict"`...) are the wire's `JudgeOptions`.
+
+        `judge` names a judge from `info().judges`, or several for a jury (their majority verdict);
+        `rubric` and `reference` go to the families that take them. None: the server's default.
+        """
+        body = self._compare_body(
+            instruction, response1, response2, input, id, options, judge=judge, rubric=rubric, reference=reference
+        )
         return self._parse_result(self._request("POST", "/compare", body).json())
 
+    def grade(
+        self,
+        instruction: str,
+        response: str,
+        rubric: str,
+        *,
+        input: str = "",
+        reference: str | None = None,
+        judge: str | None = None,
+        id: str | None = None,
+        options: JudgeOptions | Mapping[str, Any] | None = None,
+    ) -> GradeResult:
+        """Grade one response on the judge's absolute scale (`POST /grade`): its score and feedback.
+
+        A judge that cannot grade is refused with `UnprocessableEntityError` (code `invalid_option`).
+        """
+        body = self._grade_body(
+            instruction, response, rubric, input=input, reference=reference, judge=judge, id=id, options=options
+        )
+        return self._parse_grade(self._request("POST", "/grade", body).json())
+
     def batch(
-        self, items: Iterable[BatchInput], *, progress: Progress | None = None, **options: Any
+        self,
+        items: Iterable[BatchInput],
+        *,
+        progress: Progress | None = None,
+        judge: JudgeChoice = None,
+        **options: Any,
     ) -> list[CompareResult]:
         """Judge every item; the results in the order of `items`. See `iter_batch`."""
-        return list(self.iter_batch(items, progress=progress, **options))
+        return list(self.iter_batch(items, progress=progress, judge=judge, **options))
 
     def iter_batch(
-        self, items: Iterable[BatchInput], *, progress: Progress | None = None, **options: Any
+        self,
+        items: Iterable[BatchInput],
+        *,
+        progress: Progress | None = None,
+        judge: JudgeChoice = None,
+        **options: Any,
     ) -> Iterator[CompareResult]:
         """Judge any number of items, yielding results in their order as soon as they are known.
 
         `items` is read lazily, `batch_size` at a time, with at most `max_in_flight` /batch calls
         running; each streams its results, and a call cut short is retried for its missing items only.
         A result's `index` is its item's position in `items`. A failed item is a result with
-        `status: "error"`, never an exception.
+        `status: "error"`, never an exception. `judge` (a name, or several for a jury) judges every
+        item that names none of its own.
         """
+        self._check_judge(judge)
         counter = ProgressCounter(progress, items)
         size = self._chunk_size()
         with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="pandalm-batch") as pool:
@@ -80,7 +122,7 @@ class PandaLMClient(BaseClient):
             for chunk in self._chunks(items, size):
                 if len(running) == self.max_in_flight:
                     yield from running.popleft().result()
-                running.append(pool.submit(self._run_chunk, ChunkState(start, chunk), options, counter))
+                running.append(pool.submit(self._run_chunk, ChunkState(start, chunk), options, judge, counter))
                 start += len(chunk)
             while running:
                 yield from running.popleft().result()
@@ -90,12 +132,14 @@ class PandaLMClient(BaseClient):
             self._max_batch_items = self.info().limits.max_batch_items
         return min(self.batch_size, self._max_batch_items)
 
-    def _run_chunk(self, state: ChunkState, options: dict[str, Any], counter: ProgressCounter) -> list[CompareResult]:
+    def _run_chunk(
+        self, state: ChunkState, options: dict[str, Any], judge: JudgeChoice, counter: ProgressCounter
+    ) -> list[CompareResult]:
         attempt = 0
         while not state.done:
             response: httpx.Response | None = None
             error: Exception | None = None
-            body = self._batch_body(state.pending_items(), options)
+            body = self._batch_body(state.pending_items(), options, judge)
             try:
                 with self._http.stream("POST", "/batch", json=body, headers={"Accept": NDJSON}) as streamed:
                     if streamed.status_code >= 400:
@@ -160,19 +204,52 @@ class AsyncPandaLMClient(BaseClient):
         input: str = "",
         *,
         id: str | None = None,
+        judge: JudgeChoice = None,
+        rubric: str | None = None,
+        reference: str | None = None,
         **options: Any,
     ) -> CompareResult:
-        body = self._compare_body(instruction, response1, response2, input, id, options)
+        body = self._compare_body(
+            instruction, response1, response2, input, id, options, judge=judge, rubric=rubric, reference=reference
+        )
         return self._parse_result((await self._request("POST", "/compare", body)).json())
 
+    async def grade(
+        self,
+        instruction: str,
+        response: str,
+        rubric: str,
+        *,
+        input: str = "",
+        reference: str | None = None,
+        judge: str | None = None,
+        id: str | None = None,
+        options: JudgeOptions | Mapping[str, Any] | None = None,
+    ) -> GradeResult:
+        body = self._grade_body(
+            instruction, response, rubric, input=input, reference=reference, judge=judge, id=id, options=options
+        )
+        return self._parse_grade((await self._request("POST", "/grade", body)).json())
+
     async def batch(
-        self, items: Iterable[BatchInput], *, progress: Progress | None = None, **options: Any
+        self,
+        items: Iterable[BatchInput],
+        *,
+        progress: Progress | None = None,
+        judge: JudgeChoice = None,
+        **options: Any,
     ) -> list[CompareResult]:
-        return [result async for result in self.iter_batch(items, progress=progress, **options)]
+        return [result async for result in self.iter_batch(items, progress=progress, judge=judge, **options)]
 
     async def iter_batch(
-        self, items: Iterable[BatchInput], *, progress: Progress | None = None, **options: Any
+        self,
+        items: Iterable[BatchInput],
+        *,
+        progress: Progress | None = None,
+        judge: JudgeChoice = None,
+        **options: Any,
     ) -> AsyncIterator[CompareResult]:
+        self._check_judge(judge)
         counter = ProgressCounter(progress, items)
         size = await self._chunk_size()
         running: deque[asyncio.Task[list[CompareResult]]] = deque()
@@ -182,7 +259,7 @@ class AsyncPandaLMClient(BaseClient):
                 if len(running) == self.max_in_flight:
                     for result in await running.popleft():
                         yield result
-                running.append(asyncio.create_task(self._run_chunk(ChunkState(start, chunk), options, counter)))
+                running.append(asyncio.create_task(self._run_chunk(ChunkState(start, chunk), options, judge, counter)))
                 start += len(chunk)
             while running:
                 for result in await running.popleft():
@@ -197,13 +274,13 @@ class AsyncPandaLMClient(BaseClient):
         return min(self.batch_size, self._max_batch_items)
 
     async def _run_chunk(
-        self, state: ChunkState, options: dict[str, Any], counter: ProgressCounter
+        self, state: ChunkState, options: dict[str, Any], judge: JudgeChoice, counter: ProgressCounter
     ) -> list[CompareResult]:
         attempt = 0
         while not state.done:
             response: httpx.Response | None = None
             error: Exception | None = None
-            body = self._batch_body(state.pending_items(), options)
+            body = self._batch_body(state.pending_items(), options, judge)
             try:
                 async with self._http.stream("POST", "/batch", json=body, headers={"Accept": NDJSON}) as streamed:
                     if streamed.status_code >= 400:

@@ -23,16 +23,22 @@ LABEL_VERDICTS: dict[int, Verdict] = {label: verdict for verdict, label in VERDI
 
 @dataclass(frozen=True, slots=True)
 class TestItem:
-    idx: int
+    idx: int  # testset-v1's `idx`; a labelled pairs file's line number
     instruction: str
     input: str
     response1: str
     response2: str
     gold: int
+    name: str | None = None  # a labelled pair's own `id`
+
+    @property
+    def key(self) -> str:
+        """The item's id in requests and results: its own `id`, else its `idx`."""
+        return self.name if self.name is not None else str(self.idx)
 
     def request(self) -> dict[str, str]:
         return {
-            "id": str(self.idx),
+            "id": self.key,
             "instruction": self.instruction,
             "input": self.input,
             "response1": self.response1,
@@ -69,6 +75,42 @@ def load_testset(path: Path) -> list[TestItem]:
             raise ValueError(f"item {position} (from 0) has no field {exc.args[0]!r}") from exc
         except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"item {position} (from 0) is malformed: {exc}") from exc
+    return items
+
+
+def gold_label(value: Any) -> int:
+    """A labelled pair's `label`: `response1`, `response2` or `tie` (or the test set's 1, 2, 0)."""
+    if isinstance(value, str) and value in VERDICT_LABELS:
+        return VERDICT_LABELS[value]
+    if isinstance(value, int) and not isinstance(value, bool) and value in LABELS:
+        return value
+    raise ValueError(f"label {value!r} is not response1, response2 or tie (nor 1, 2 or 0)")
+
+
+def load_labelled_pairs(rows: list[tuple[int, dict[str, Any]]]) -> list[TestItem]:
+    """A team's own labelled pairs, (line number, object) each: `{"id"?, "instruction", "input"?, "response1",
+    "response2", "label"}`; a malformed one is a ValueError naming its line."""
+    items = []
+    for number, raw in rows:
+        try:
+            raw_id = raw.get("id")
+            items.append(
+                TestItem(
+                    idx=number,
+                    name=None if raw_id is None else str(raw_id),
+                    instruction=as_text(raw["instruction"]),
+                    input=as_text(raw.get("input", "")),
+                    response1=as_text(raw["response1"]),
+                    response2=as_text(raw["response2"]),
+                    gold=gold_label(raw["label"]),
+                )
+            )
+        except KeyError as exc:
+            raise ValueError(f"line {number} has no field {exc.args[0]!r}") from exc
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from exc
+    if len({item.key for item in items}) != len(items):
+        raise ValueError("two lines have the same id")
     return items
 
 

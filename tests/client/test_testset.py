@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pandalm_client.testset import Agreement, as_text, load_testset, majority_vote, pandalm_label
+from pandalm_client.testset import Agreement, as_text, load_labelled_pairs, load_testset, majority_vote, pandalm_label
 
 
 def reference_metrics(ground_truths: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> tuple[float, list[float]]:
@@ -76,3 +76,16 @@ def test_boolean_responses_are_read_as_text(pandalm_data_dir: Path) -> None:
     assert as_text(False) == "False"
     assert all(isinstance(i.response1, str) and isinstance(i.response2, str) for i in items.values())
     assert len(items) == 999
+
+
+def test_labelled_pairs_take_verdict_or_number_labels_and_name_the_bad_line() -> None:
+    pair = {"instruction": "i", "response1": "a", "response2": "b"}
+    items = load_labelled_pairs([(1, {**pair, "label": "response2", "id": 7}), (2, {**pair, "label": 0})])
+    assert [(i.key, i.idx, i.gold) for i in items] == [("7", 1, 2), ("2", 2, 0)]
+    assert items[0].request()["id"] == "7"
+    with pytest.raises(ValueError, match="line 3 has no field 'label'"):
+        load_labelled_pairs([(3, pair)])
+    with pytest.raises(ValueError, match="line 1: label True is not"):
+        load_labelled_pairs([(1, {**pair, "label": True})])
+    with pytest.raises(ValueError, match="two lines have the same id"):
+        load_labelled_pairs([(1, {**pair, "label": 1, "id": "x"}), (2, {**pair, "label": 1, "id": "x"})])

@@ -1,10 +1,14 @@
-"""`pandalm`: judge pairs, gate a CI job, measure the judge against human labels, rank models.
+"""`pandalm`: judge pairs, grade responses, gate a CI job, measure judges against human labels, rank models.
 
-    pandalm compare --instruction ... --response1 ... --response2 ...
+    pandalm compare --instruction ... --response1 ... --response2 ... [--judge NAME]...
+    pandalm grade --instruction ... --response ... --rubric ... [--judge NAME]
     pandalm batch pairs.jsonl -o verdicts.jsonl
     pandalm gate --baseline base.jsonl --candidate cand.jsonl
-    pandalm eval testset-v1.json
+    pandalm eval testset-v1.json [--judge a --judge b]
     pandalm rank a.jsonl b.jsonl c.jsonl
+
+Every command that judges takes `--judge NAME` (a judge the service's /info lists; default its first);
+on the pairwise commands several `--judge` make a jury, on `eval` they are evaluated side by side.
 
 Exit codes: 0 success (gate: pass), 1 gate fail, 2 usage, configuration or input error (a bad flag,
 file, URL, API key or option: retrying cannot help), 3 gate inconclusive, 4 the judge or the
@@ -40,14 +44,14 @@ __all__ = ["EXIT_FAIL", "EXIT_INCONCLUSIVE", "EXIT_INFRASTRUCTURE", "EXIT_OK", "
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import batch, compare, evaluate, gate, rank
+    from . import batch, compare, evaluate, gate, grade, rank
 
     parser = argparse.ArgumentParser(
         prog="pandalm", description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_connection_flags(parser, on_subcommand=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (compare, batch, gate, evaluate, rank):
+    for module in (compare, grade, batch, gate, evaluate, rank):
         module.register(commands)
     for subcommand in commands.choices.values():
         add_connection_flags(subcommand, on_subcommand=True)

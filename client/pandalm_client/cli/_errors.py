@@ -70,7 +70,7 @@ def item_errors(results: list[tuple[str, CompareResult]]) -> str | None:
         if result.error is not None:
             lines.append(f"  {where}: {result.error.code}: {result.error.message}")
         else:
-            lines.append(f"  {where}: {result.status}: the judge's output is not PandaLM's format")
+            lines.append(f"  {where}: {result.status}: the judge's output is not in its format")
     return "\n".join(lines)
 
 

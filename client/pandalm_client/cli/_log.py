@@ -1,8 +1,9 @@
 """The judgement log: every pair the command line has judged, keyed by everything that decides its verdict.
 
 A re-run after a failure, or a later run with the same baseline outputs, judges only what changed.
-The key is a hash of the judge's identity (model, template, decoding defaults, from /info), the pair
-and the options; only results the judge gave (parsed or not) are kept, never errors.
+The key is a hash of the judge's identity (model, template, decoding defaults, from /info, and the judges
+`--judge` named: `Judges.identity`), the pair and the options; only results the judge gave (parsed or
+not) are kept, never errors.
 """
 
 from __future__ import annotations
@@ -12,16 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..models import CompareResult, InfoResponse
-
-
-def judge_identity(info: InfoResponse) -> dict[str, Any]:
-    return {
-        "model": info.model,
-        "template_version": info.template_version,
-        "prompt_format": info.prompt_format,
-        "decoding": info.decoding.model_dump(mode="json"),
-    }
+from ..models import CompareResult
 
 
 class JudgementLog:

@@ -30,7 +30,7 @@ def markdown_summary(report: dict[str, Any], judged: list[Judged]) -> str:
         f"## pandalm gate: {_HEADLINES[report['outcome']]}",
         "",
         f"Candidate `{report['candidate']}` against baseline `{report['baseline']}`, judged by "
-        f"`{report['judge']['model']}` ({report['judge']['template_version']}) in both orders.",
+        f"{judged_by(report['judge'])} in both orders.",
         "",
         *([_DEMO, ""] if report["judge"].get("demo") else []),
         "| | |",
@@ -76,10 +76,12 @@ def junit_xml(report: dict[str, Any], judged: list[Judged]) -> str:
     """
     suite = ET.Element("testsuite", name="pandalm-gate")
     suite_properties = ET.SubElement(suite, "properties")
+    name_of = report["judge"].get("name")
     for name, value in (
         ("outcome", report["outcome"]),
         ("judge.model", report["judge"]["model"]),
         ("judge.demo", str(bool(report["judge"].get("demo"))).lower()),
+        *([("judge.name", ", ".join(name_of) if isinstance(name_of, list) else name_of)] if name_of else []),
     ):
         ET.SubElement(suite_properties, "property", name=name, value=str(value))
     failures = errors = 0
@@ -111,6 +113,15 @@ def junit_xml(report: dict[str, Any], judged: list[Judged]) -> str:
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def judged_by(judge: dict[str, Any]) -> str:
+    """The judge of a report in words: its name and model, or a jury's names."""
+    name = judge.get("name")
+    if isinstance(name, list):
+        return f"the jury {', '.join(f'`{n}`' for n in name)} (majority verdict; {judge['model']})"
+    named = f"`{name}`: " if name else ""
+    return f"{named}`{judge['model']}` ({judge['template_version']})"
 
 
 def _case_properties(result: CompareResult) -> list[tuple[str, str]]:

@@ -1,9 +1,11 @@
 """`pandalm batch pairs.jsonl -o verdicts.jsonl`: judge a file of pairs, resumably.
 
 Each input line is a compare request: `{"instruction", "input"?, "response1", "response2", "id"?,
-"options"?}`. Each output line is its result, with the input's `id` (or `line:N` where it has none).
+"options"?, "judge"?, "rubric"?, "reference"?}`; `--judge` judges the lines that name no judge.
+Each output line is its result, with the input's `id` (or `line:N` where it has none) and its judge.
 Re-run with the same output file after an interruption: only what is missing (or failed) is judged,
-and the output ends in input order. Every line is checked before anything is judged (exit 2 names the
+and the output ends in input order (the verdicts already there are kept: judging with another `--judge`
+needs another output file). Every line is checked before anything is judged (exit 2 names the
 first bad one); items judged without a verdict are listed on stderr. Exit 0 when every item has a
 result from the judge, 2 when items failed for their own sake (a prompt too long), 4 otherwise.
 """
@@ -25,13 +27,14 @@ from ..models import BatchSummary, CompareRequest, CompareResult
 from ._common import add_option_flags, options_of
 from ._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, INPUT_ERROR_CODES, item_errors
 from ._io import InputError, ProgressBar, read_jsonl
-from ._judge import judge_info
+from ._judge import add_judge_flag, judge_names, served_judges
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("batch", help="judge a JSONL file of pairs, resumably", description=__doc__)
     parser.add_argument("pairs", type=Path, help="JSON Lines: one compare request a line")
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON Lines results (resumed if present)")
+    add_judge_flag(parser, several="a jury: their majority verdict")
     add_option_flags(parser)
     parser.set_defaults(run=run)
 
@@ -45,11 +48,12 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     lines = _check_items(args.pairs)
     ids = list(lines)
     done = _finished(args.output)
-    judge_info(client)
+    judges = served_judges(client, judge_names(args))
     todo = sum(1 for i in ids if i not in done)
     progress = ProgressBar(f"judging {todo} of {len(ids)}")
+    missing = _missing(args.pairs, done)
     with args.output.open("a", encoding="utf-8") as out:
-        for result in client.iter_batch(_missing(args.pairs, done), progress=progress, **options_of(args)):
+        for result in client.iter_batch(missing, progress=progress, judge=judges.choice, **options_of(args)):
             out.write(result.model_dump_json() + "\n")
             out.flush()
     progress.close()

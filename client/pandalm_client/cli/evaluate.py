@@ -1,30 +1,38 @@
 """`pandalm eval testset.json`: the served judge's agreement with human labels.
 
 The file is shaped like PandaLM's published test set (`testset-v1.json`: `idx`, `instruction`,
-`input`, `response1`, `response2`, `annotator1`..`annotator3`, 0 = tie). The gold label is the
-annotators' majority vote; an item the judge gave no verdict for counts as wrong. Served by
+`input`, `response1`, `response2`, `annotator1`..`annotator3`, 0 = tie), or it is your own labelled
+pairs, JSON Lines ending `.jsonl`: `{"id"?, "instruction", "input"?, "response1", "response2", "label"}`
+with `label` one of `response1`, `response2`, `tie`. The gold label is the annotators' majority vote (or
+the `label`); an item the judge gave no verdict for counts as wrong. Served by
 PandaLM-7B, this reproduces PandaLM's published accuracy and F1: the check of a deployment (after
 quantisation, say) before trusting it. Accuracy, macro F1 and kappa come with 95% bootstrap intervals
 over items (1000 resamples, seeded); `--against other-results.jsonl` compares this deployment with
 another judged on the same set: McNemar's exact test on the items each got right, and a paired
 bootstrap of the metric differences.
+
+`--judge NAME` evaluates that judge of the service; given several times, each judge in turn on the same
+items, side by side (accuracy, macro F1, kappa, the share without a verdict) with McNemar's test of the
+two most accurate: which judge agrees best with these labels, before choosing one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .._client import PandaLMClient
-from ..evaluation import bootstrap_intervals, compare_deployments
+from ..evaluation import Labelled, bootstrap_intervals, compare_deployments
 from ..models import CompareResult
-from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
+from ..testset import VERDICT_LABELS, Agreement, TestItem, load_labelled_pairs, load_testset
 from ._common import add_option_flags, options_of
-from ._errors import EXIT_OK
+from ._errors import EXIT_OK, UsageError
 from ._io import InputError, ProgressBar, read_jsonl
-from ._judge import judge_info
+from ._judge import add_judge_flag, judge_names, served_judges
+from ._judges_table import JudgeEvaluation, judges_json, judges_table
 
 
 def register(commands: Any) -> None:
@@ -33,7 +41,9 @@ def register(commands: Any) -> None:
         "testset",
         type=Path,
         help="PandaLM's published human-labelled test set (testset-v1.json: data/pandalm/ in the pandalm-serve "
-        "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it",
+        "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it; or your own "
+        'labelled pairs, a .jsonl file of {"id"?, "instruction", "input"?, "response1", "response2", "label"}, '
+        "label being response1, response2 or tie",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
@@ -50,35 +60,39 @@ def register(commands: Any) -> None:
         metavar="RESULTS",
         help="results of another judge deployment on the same test set (as --from-results): compare the two",
     )
+    add_judge_flag(parser, several="several judges, each evaluated on the same items and compared side by side")
     add_option_flags(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
-    try:
-        items = load_testset(args.testset)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{args.testset}: not a test set like PandaLM's testset-v1.json ({exc})") from exc
-    agreement = Agreement()
-    labelled: list[tuple[int, int | None]] = []
+    names = judge_names(args)
+    if names and args.from_results is not None:
+        raise UsageError("--judge has the service judge; --from-results scores results already judged: give one")
+    if len(names) > 1 and args.against is not None:
+        raise UsageError("--against compares with one deployment; several --judge are compared with each other")
+    items = labelled_items(args.testset)
+    if args.from_results is None:
+        served_judges(client, names)
+    if len(names) > 1:
+        evaluations = {}
+        for name in names:
+            judged = judge_items(client, items, args, name)
+            if args.results:  # one file per judge: results.NAME.jsonl beside the one named
+                write_results(args.results.with_name(f"{args.results.stem}.{name}{args.results.suffix}"), items, judged)
+            evaluations[name] = JudgeEvaluation(name, judged, *score(items, judged))
+        print(judges_json(evaluations) if args.json else judges_table(evaluations))
+        return EXIT_OK
     results: list[CompareResult | None]
     if args.from_results is not None:
         results = results_for(items, args.from_results)
     else:
-        judge_info(client)
-        progress = ProgressBar(f"judging {len(items)} items")
-        results = list(client.batch([item.request() for item in items], progress=progress, **options_of(args)))
-        progress.close()
-    for item, result in zip(items, results, strict=True):
-        labelled.append((item.gold, label_of(result)))
-        agreement.add(*labelled[-1])
+        results = list(judge_items(client, items, args, names[0] if names else None))
     if args.results:
-        with args.results.open("w", encoding="utf-8") as out:
-            for item, result in zip(items, results, strict=True):
-                if result is not None:
-                    out.write(json.dumps({"idx": item.idx, "gold": item.gold, **result.model_dump(mode="json")}) + "\n")
-    report = agreement.report()
-    report["intervals"] = bootstrap_intervals(labelled)
+        write_results(args.results, items, results)
+    report, labelled = score(items, results)
+    if names:
+        report = {"judge": names[0], **report}
     if args.against is not None:
         other = [
             (item.gold, label_of(result)) for item, result in zip(items, results_for(items, args.against), strict=True)
@@ -86,6 +100,49 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         report["against"] = {"results": str(args.against), **compare_deployments(labelled, other)}
     print(json.dumps(report, indent=2) if args.json else describe(report))
     return EXIT_OK
+
+
+def labelled_items(path: Path) -> list[TestItem]:
+    """The labelled items of a test set shaped like PandaLM's, or of a JSON Lines file of labelled pairs."""
+    if path.suffix == ".jsonl":
+        try:
+            return load_labelled_pairs(list(read_jsonl(path)))
+        except ValueError as exc:
+            raise InputError(f"{path}: not a file of labelled pairs ({exc})") from exc
+    try:
+        return load_testset(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a test set like PandaLM's testset-v1.json ({exc})") from exc
+
+
+def judge_items(
+    client: PandaLMClient, items: list[TestItem], args: argparse.Namespace, judge: str | None
+) -> list[CompareResult]:
+    """Every item judged by `judge` (None: the service's default), with the command's options."""
+    progress = ProgressBar(f"judging {len(items)} items" + (f" with {judge}" if judge else ""))
+    results = client.batch([item.request() for item in items], progress=progress, judge=judge, **options_of(args))
+    progress.close()
+    return results
+
+
+def write_results(path: Path, items: list[TestItem], results: Sequence[CompareResult | None]) -> None:
+    """Each item's result as a JSON line, with the item's `idx` and gold label (`--from-results` reads them)."""
+    with path.open("w", encoding="utf-8") as out:
+        for item, result in zip(items, results, strict=True):
+            if result is not None:
+                out.write(json.dumps({"idx": item.idx, "gold": item.gold, **result.model_dump(mode="json")}) + "\n")
+
+
+def score(items: list[TestItem], results: Sequence[CompareResult | None]) -> tuple[dict[str, Any], list[Labelled]]:
+    """The agreement report of `results` (with bootstrap intervals), and each item's (gold, judge's) labels."""
+    agreement = Agreement()
+    labelled: list[Labelled] = []
+    for item, result in zip(items, results, strict=True):
+        labelled.append((item.gold, label_of(result)))
+        agreement.add(*labelled[-1])
+    report = agreement.report()
+    report["intervals"] = bootstrap_intervals(labelled)
+    return report, labelled
 
 
 def label_of(result: CompareResult | None) -> int | None:
@@ -107,7 +164,7 @@ def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]
             by_id[result.id] = result
         if result.index is not None:
             by_index[result.index] = result
-    return [by_id.get(str(item.idx), by_index.get(position)) for position, item in enumerate(items)]
+    return [by_id.get(item.key, by_index.get(position)) for position, item in enumerate(items)]
 
 
 def _figure(value: float | None, interval: dict[str, Any] | None = None, sign: str = "") -> str:

@@ -29,9 +29,9 @@ from ._args import bounded_float
 from ._common import add_option_flags, options_of
 from ._errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, UsageError, item_errors
 from ._io import ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
-from ._judge import judge_info
+from ._judge import add_judge_flag, judge_names, served_judges
 from ._judged import Judged
-from ._log import JudgementLog, judge_identity
+from ._log import JudgementLog
 from ._report import junit_xml, markdown_summary
 
 PLAN_TIE_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
@@ -97,6 +97,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--log", type=Path, default=Path(".pandalm") / "judgements.jsonl", help="judged pairs, reused by re-runs"
     )
+    add_judge_flag(parser, several="a jury: their majority verdict decides each prompt")
     add_option_flags(parser, skip=("swap",))
     parser.set_defaults(run=run)
 
@@ -106,6 +107,7 @@ class _Raw(argparse.RawDescriptionHelpFormatter):
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    names = judge_names(args)
     baseline = read_outputs(args.baseline)
     candidate = read_outputs(args.candidate)
     shared, only_baseline, only_candidate = shared_prompts((args.baseline, baseline), (args.candidate, candidate))
@@ -124,14 +126,15 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         print(f"pandalm: no id is in both {args.baseline} and {args.candidate}")
         return EXIT_USAGE
 
-    info = judge_info(client)
-    if info.demo and not args.allow_demo:
+    judges = served_judges(client, names)
+    if judges.demo and not args.allow_demo:
         raise UsageError(
             "refusing to gate on the demo judge: its verdicts are random. Point --url at a service running "
             "PandaLM, or pass --allow-demo to try the gate out"
         )
     options = {**options_of(args, skip=("swap",)), "swap": True}
-    judged = judge(client, JudgementLog(args.log, judge_identity(info)), shared, candidate, baseline, options)
+    log = JudgementLog(args.log, judges.identity())
+    judged = judge(client, log, shared, candidate, baseline, judges.choice, options)
     # In the baseline file's order, fixed before any verdict: the sequential mode's bets depend on it.
     scores = [j.score for j in judged if j.score is not None]
     gate = sequential_stats if args.sequential else gate_stats
@@ -151,7 +154,7 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
             file=sys.stderr,
         )
         outcome = "judge_inconsistent"
-    report = build_report(args, info.model_dump(mode="json"), judged, stats, error_rate, outcome, options)
+    report = build_report(args, judges.record(), judged, stats, error_rate, outcome, options)
     write_reports(args.out, report, judged)
     print(report["markdown"])
     return {"pass": EXIT_OK, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}.get(outcome, EXIT_INFRASTRUCTURE)
@@ -163,6 +166,7 @@ def judge(
     ids: list[str],
     candidate: dict[str, ModelOutput],
     baseline: dict[str, ModelOutput],
+    choice: str | list[str] | None,
     options: dict[str, Any],
 ) -> list[Judged]:
     """Every shared prompt judged, reusing the log; only what it lacks goes to the service."""
@@ -171,7 +175,9 @@ def judge(
     results = {i: r for i in ids if (r := log.get(keys[i])) is not None}
     missing = [items[i] for i in ids if i not in results]
     progress = ProgressBar(f"judging {len(missing)} of {len(ids)} prompts")
-    for item, result in zip(missing, client.iter_batch(missing, progress=progress, **options), strict=True):
+    for item, result in zip(
+        missing, client.iter_batch(missing, progress=progress, judge=choice, **options), strict=True
+    ):
         log.add(keys[item["id"]], result)
         results[item["id"]] = result
     progress.close()
@@ -227,7 +233,7 @@ def plan(shared: int, confidence: float, margin: float, power: float, observed: 
 
 def build_report(
     args: argparse.Namespace,
-    info: dict[str, Any],
+    judge_record: dict[str, Any],
     judged: list[Judged],
     stats: GateStats | SequentialStats,
     error_rate: float,
@@ -243,9 +249,7 @@ def build_report(
         "outcome": outcome,
         "baseline": str(args.baseline),
         "candidate": str(args.candidate),
-        "judge": {
-            k: info[k] for k in ("model", "demo", "template_version", "prompt_format", "decoding", "service_version")
-        },
+        "judge": judge_record,
         "options": options,
         "mode": "sequential" if args.sequential else "fixed-n",
         "method": stats.method,

@@ -20,8 +20,8 @@ from ._args import bounded_float, positive_int
 from ._common import add_option_flags, options_of
 from ._errors import EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE
 from ._io import InputError, ModelOutput, ProgressBar, pair_item, read_outputs, shared_prompts, write_json
-from ._judge import judge_info
-from ._log import JudgementLog, judge_identity
+from ._judge import add_judge_flag, judge_names, served_judges
+from ._log import JudgementLog
 
 
 def register(commands: Any) -> None:
@@ -37,6 +37,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--log", type=Path, default=Path(".pandalm") / "judgements.jsonl", help="judged pairs, reused by re-runs"
     )
+    add_judge_flag(parser, several="a jury: their majority verdict decides each game")
     add_option_flags(parser, skip=("swap",))
     parser.set_defaults(run=run)
 
@@ -47,12 +48,14 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
     models = {path.name.removesuffix(".jsonl"): (path, read_outputs(path)) for path in args.outputs}
     if len(models) != len(args.outputs):
         raise InputError("two files have the same name: name each model's file after the model")
+    names = judge_names(args)
     options = {**options_of(args, skip=("swap",)), "swap": True}
-    log = JudgementLog(args.log, judge_identity(judge_info(client)))
+    judges = served_judges(client, names)
+    log = JudgementLog(args.log, judges.identity())
     outcomes: list[tuple[str, str, str, float]] = []
     failed = 0
     for a, b in itertools.combinations(models, 2):
-        scores, errors = judge_pair(client, log, a, models[a], b, models[b], options)
+        scores, errors = judge_pair(client, log, (a, models[a]), (b, models[b]), judges.choice, options)
         outcomes += [(prompt, a, b, score) for prompt, score in scores]
         failed += errors
     if not outcomes:
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
                 "skipped_resamples": ranking.skipped_resamples,
                 "win_rates": matrix,
                 "failed": failed,
+                "judge": judges.record(),
             },
         )
     if args.heatmap:
@@ -85,13 +89,13 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
 def judge_pair(
     client: PandaLMClient,
     log: JudgementLog,
-    a: str,
-    first: tuple[Path, dict[str, ModelOutput]],
-    b: str,
-    second: tuple[Path, dict[str, ModelOutput]],
+    model_a: tuple[str, tuple[Path, dict[str, ModelOutput]]],
+    model_b: tuple[str, tuple[Path, dict[str, ModelOutput]]],
+    choice: str | list[str] | None,
     options: dict[str, Any],
 ) -> tuple[list[tuple[str, float]], int]:
     """Model a's score against b on each shared prompt (its id, and 1, ½ or 0), and how many had no verdict."""
+    (a, first), (b, second) = model_a, model_b
     shared, _, _ = shared_prompts(first, second)
     outputs_a, outputs_b = first[1], second[1]
     items = [pair_item(i, outputs_a[i], outputs_b[i]) for i in shared]
@@ -99,7 +103,7 @@ def judge_pair(
     cached = {k: r for k in keys if (r := log.get(k)) is not None}
     missing = [(item, key) for item, key in zip(items, keys, strict=True) if key not in cached]
     progress = ProgressBar(f"{a} against {b}: judging {len(missing)} of {len(items)}")
-    judged = client.iter_batch([item for item, _ in missing], progress=progress, **options)
+    judged = client.iter_batch([item for item, _ in missing], progress=progress, judge=choice, **options)
     for (_, key), result in zip(missing, judged, strict=True):
         log.add(key, result)
         cached[key] = result
