@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -45,7 +45,9 @@ def build_engine(settings: Settings, spec: JudgeSpec | None = None) -> Engine:
     return VLLMEngine(settings, model=functools.partial(resolve_model, settings))
 
 
-def create_app(settings: Settings, engine: Engine | None = None, engines: dict[str, Engine] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, engine: Engine | None = None, engines: Mapping[str, Engine] | None = None
+) -> FastAPI:
     """Build the app. `engine` replaces the default judge's engine, `engines` the judges' by name (tests pass
     fakes)."""
     specs = judge_specs(settings)
