@@ -20,7 +20,8 @@ from typing import Any
 from .._client import PandaLMClient
 from ..evaluation import bootstrap_intervals, compare_deployments
 from ..models import CompareResult
-from ..testset import VERDICT_LABELS, Agreement, TestItem, load_testset
+from ..testset import Agreement, TestItem, load_testset
+from ..testset import result_label as label_of
 from ._common import add_option_flags, options_of
 from ._errors import EXIT_OK
 from ._io import InputError, ProgressBar, read_jsonl
@@ -86,12 +87,6 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         report["against"] = {"results": str(args.against), **compare_deployments(labelled, other)}
     print(json.dumps(report, indent=2) if args.json else describe(report))
     return EXIT_OK
-
-
-def label_of(result: CompareResult | None) -> int | None:
-    """The test set's label for a result's verdict; None when there is no verdict (counted wrong)."""
-    verdict = result.verdict if result is not None and result.status == "ok" else None
-    return VERDICT_LABELS[verdict] if verdict else None
 
 
 def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]:
