@@ -157,14 +157,28 @@ TARGET_LABELS = {"instance", "job"}
 VLLM_LABELS = {"model_name", "engine"}
 
 
+def service_exposition() -> str:
+    """What the service's /metrics can hold: metrics.py's series and the judge-quality ones (quality/)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from pandalm_serve.metrics import Metrics
+    from pandalm_serve.quality.metrics import QualityMetrics
+
+    quality = CollectorRegistry()
+    QualityMetrics(quality)
+    return Metrics().exposition().decode() + generate_latest(quality).decode()
+
+
 def judge_labels() -> dict[str, set[str]]:
-    """The label names of each pandalm_* series, from the service's metrics module."""
+    """The label names of each pandalm_* series, from the service's metrics modules."""
+    from prometheus_client import CollectorRegistry
     from prometheus_client.metrics import MetricWrapperBase
 
     from pandalm_serve.metrics import Metrics
+    from pandalm_serve.quality.metrics import QualityMetrics
 
     labels: dict[str, set[str]] = {}
-    for metric in vars(Metrics()).values():
+    for metric in [*vars(Metrics()).values(), *vars(QualityMetrics(CollectorRegistry())).values()]:
         if not isinstance(metric, MetricWrapperBase):
             continue
         name, kind, names = metric._name, metric._type, set(metric._labelnames)

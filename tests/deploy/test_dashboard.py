@@ -13,7 +13,6 @@ from pathlib import Path
 import promql_parser
 import pytest
 
-from pandalm_serve.metrics import Metrics
 from tests.deploy.monitoring import (
     DASHBOARD,
     ROOT,
@@ -26,11 +25,12 @@ from tests.deploy.monitoring import (
     known_labels,
     label_uses,
     selectors,
+    service_exposition,
     vllm_series,
 )
 
 QUERIES = dashboard_queries()
-SERIES = {**exposed_series(Metrics().exposition().decode()), **vllm_series()}
+SERIES = {**exposed_series(service_exposition()), **vllm_series()}
 
 
 def test_the_committed_dashboard_is_what_the_script_generates() -> None:
