@@ -24,8 +24,14 @@ RULES = ROOT / "deploy" / "prometheus" / "rules" / "pandalm.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "pandalm_test.yml"
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up": "gauge"}
-# Grafana's variables, as the tests substitute them: every instance, and a rate window.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "$instance": ".*"}
+# Grafana's variables, as the tests substitute them: every instance and judge, and a rate window.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1h",
+    "$instance": ".*",
+    "$judge": ".*",
+}
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from ..evaluation import bootstrap_intervals, compare_deployments
 from ..models import CompareResult
 from ..testset import Agreement, TestItem, load_testset
 from ..testset import result_label as label_of
+from . import canary
 from ._common import add_option_flags, options_of
-from ._errors import EXIT_OK
+from ._errors import EXIT_OK, UsageError
 from ._io import InputError, ProgressBar, read_jsonl
 from ._judge import judge_info
 
@@ -33,8 +34,16 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "testset",
         type=Path,
+        nargs="?",
         help="PandaLM's published human-labelled test set (testset-v1.json: data/pandalm/ in the pandalm-serve "
         "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it",
+    )
+    parser.add_argument(
+        "--canary",
+        nargs="?",
+        const="builtin",
+        metavar="builtin|FILE",
+        help="judge a canary instead: builtin (the default, bundled) or a FILE; exit 1 when its verdicts changed",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
@@ -56,6 +65,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    if (args.canary is None) == (args.testset is None):
+        raise UsageError("give either a test set or --canary, one of the two")
+    if args.canary is not None:
+        return canary.run(args, client)
     try:
         items = load_testset(args.testset)
     except (OSError, ValueError, KeyError, TypeError) as exc:

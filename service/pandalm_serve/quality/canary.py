@@ -1,5 +1,5 @@
-"""The canary (`--canary builtin|FILE`, `--canary-interval-s`): judge a labelled set in the background, one
-item at a time and only while no real pair is waiting, and export its agreement and changed verdicts.
+"""The canary: judge a labelled set in the background, one item at a time and only while no real pair is
+waiting, and export its agreement and changed verdicts (service flags --canary and --canary-interval-s).
 
 Every item bypasses the verdict cache (a remembered verdict proves nothing about the deployment). Before
 each item the runner asks `idle()` (the service: nothing waiting for a place) and waits in small steps while

@@ -1,5 +1,5 @@
-"""The sampled swap (`--swap-sample-rate`): judge a fraction of the pairs judged in one order again, swapped,
-in the background, so the swap-flip rate is measured even when callers never ask for swap.
+"""The sampled swap: judge a fraction of the pairs judged in one order again, swapped, in the background
+(service flag --swap-sample-rate), so the swap-flip rate is measured even when callers never ask for swap.
 
 The caller's response is already out: `offer` only decides (a seeded draw) and queues, never waits, and
 drops (counted) when the queue is full. One worker judges the queued pairs one at a time, so the sampled
