@@ -11,7 +11,9 @@ from prometheus_client import CollectorRegistry
 from pandalm_client.canary import CanaryItem, load_canary
 from pandalm_client.models import CompareRequest, CompareResult, Verdict
 from pandalm_client.testset import LABEL_VERDICTS
-from pandalm_serve.quality.canary import Canary
+from pandalm_serve.judge.admission import Admission
+from pandalm_serve.metrics import Metrics
+from pandalm_serve.quality.canary import Canary, free_place
 from pandalm_serve.quality.metrics import QualityMetrics
 from tests.quality.results import canary_items, one_order
 
@@ -182,3 +184,40 @@ def test_a_non_positive_interval_is_refused(interval_s: float) -> None:
             "p",
             interval_s=interval_s,
         )
+
+
+async def test_with_the_services_admission_the_canary_waits_for_callers_to_be_served() -> None:
+    # The real admission with one place: a caller holds it and another waits. The canary calls the judge
+    # only once both were served, when its item takes the free place at once.
+    admission = Admission(max_in_flight=1, max_waiting=10, metrics=Metrics())
+    events: list[tuple[str, int, int]] = []  # (what, pairs waiting, pairs in flight)
+    first_done, second_done = asyncio.Event(), asyncio.Event()
+
+    async def caller(name: str, release: asyncio.Event) -> None:
+        async with admission.slot(name):
+            events.append((name, admission.waiting, admission.in_flight))
+            await release.wait()
+
+    async def judge(request: CompareRequest) -> CompareResult:
+        events.append(("canary", admission.waiting, admission.in_flight))
+        # A canary that did not wait frees the callers here: the test then fails on `events`, it does not hang.
+        first_done.set()
+        second_done.set()
+        async with admission.slot("canary"):
+            return one_order("tie")
+
+    async def sleep(seconds: float) -> None:
+        # Each wait of the canary lets one caller finish.
+        (second_done if first_done.is_set() else first_done).set()
+        await asyncio.sleep(0)
+
+    callers = [asyncio.create_task(caller("a", first_done)), asyncio.create_task(caller("b", second_done))]
+    await asyncio.sleep(0)
+    assert admission.waiting == 1 and admission.in_flight == 1
+    runner = Canary(
+        canary_items([0]), judge, free_place(admission), QualityMetrics(CollectorRegistry()), "pandalm",
+        interval_s=60, sleep=sleep,
+    )  # fmt: skip
+    await runner.run_once()
+    await asyncio.gather(*callers)
+    assert events == [("a", 0, 1), ("b", 0, 1), ("canary", 0, 0)]

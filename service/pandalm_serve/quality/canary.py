@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pandalm_client.canary import CanaryItem, CanaryReport, recorded_labels, score
 from pandalm_client.models import CompareRequest, CompareResult, JudgeOptions
@@ -28,6 +28,21 @@ JudgeCall = Callable[[CompareRequest], Awaitable[CompareResult]]
 Sleep = Callable[[float], Awaitable[None]]
 # How long the canary waits before asking `idle()` again: short, so it resumes soon after a burst.
 IDLE_POLL_S = 0.05
+
+
+class Places(Protocol):
+    """What the canary reads of the service's admission (judge/admission.py's `Admission`)."""
+
+    waiting: int
+    held: int
+    in_flight: int
+    max_in_flight: int
+
+
+def free_place(places: Places) -> Callable[[], bool]:
+    """The service's `idle()`: no pair waiting for a place (nor batch items held back), and a place free, so
+    the canary's item takes a free place at once and never queues ahead of a caller."""
+    return lambda: places.waiting == 0 and places.held == 0 and places.in_flight < places.max_in_flight
 
 
 class Canary:
