@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pandalm_client.models import CompareResult
+from pandalm_client.models import CompareResult, JurorResult
 from pandalm_serve.quality.metrics import QualityMetrics
 from tests.quality.results import both_orders, one_order
 
@@ -107,3 +107,12 @@ def test_every_series_is_named_by_the_contract(registry: CollectorRegistry) -> N
     names = {metric.name for metric in registry.collect()}
     assert all(name.startswith(("pandalm_quality_", "pandalm_canary_")) for name in names), names
     assert {"pandalm_canary_agreement", "pandalm_canary_changed_ratio"} <= names
+
+
+def test_a_jurys_majority_counts_in_the_verdict_mix_only(registry: CollectorRegistry, quality: QualityMetrics) -> None:
+    jury = [JurorResult(judge="a", verdict="response1", status="ok"), JurorResult(judge="b", status="unparsed")]
+    result = one_order("response1", probability=0.9).model_copy(update={"jury": jury, "judge": ["a", "b"]})
+    quality.observe(result, "jury", "-")
+    assert value(registry, "pandalm_quality_verdicts_total", judge="jury", key="-", outcome="response1") == 1
+    assert "pandalm_quality_position_verdicts_total{" not in generate_latest(registry).decode()
+    assert value(registry, "pandalm_quality_label_probability_count", judge="jury", key="-") == 0

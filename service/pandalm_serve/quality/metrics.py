@@ -125,6 +125,8 @@ class QualityMetrics:
         if result.status == "error":
             return
         self.verdicts.labels(judge=judge, key=key, outcome=result.outcome).inc()
+        if result.jury is not None:
+            return  # a jury's majority has no one position, order or probability: observe each juror's instead
         if result.orders is None:
             if result.status == "ok" and result.verdict is not None:
                 self._position(judge, key, "false", "original", result.verdict)
