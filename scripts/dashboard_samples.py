@@ -33,7 +33,7 @@ SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 TESTSET = ROOT / "data" / "pandalm" / "testset-v1.json"
 OUTPUT = ROOT / "docs" / "images" / "dashboard-samples.json"
 STEP_S = 2
-# Grafana's variables as the recording substitutes them: every instance, a rate window of 4 scrapes.
+# Grafana's variables as the recording substitutes them: every instance and judge, a rate window of 4 scrapes.
 VARIABLES = {"$__rate_interval": "4s", "$__interval": "2s", "$__range": "120s", "$instance": ".*", "$judge": ".*"}
 
 

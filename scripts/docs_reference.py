@@ -15,11 +15,13 @@ import typing
 from pathlib import Path
 
 from generated import ROOT, main
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 from pydantic.fields import FieldInfo
 
 from pandalm_serve import settings as settings_module
 from pandalm_serve.metrics import Metrics
+from pandalm_serve.quality.metrics import QualityMetrics
 from pandalm_serve.settings import Settings
 
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -45,7 +47,9 @@ METRICS_INTRO = """\
 (`vllm:num_requests_running`, `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`,
 `vllm:prefix_cache_queries` and `_hits`, `vllm:time_to_first_token_seconds`, `vllm:num_preemptions`...),
 with the process's. Labels are bounded (an endpoint, a status code, an outcome, a warning code, a
-finish reason, an API key's name): never a request id or anything a client sent.
+finish reason, an API key's name, a configured judge's name): never a request id or anything a client sent.
+The `pandalm_quality_*` and `pandalm_canary_*` series measure how well the judge judges: see
+[Judge quality and the canary](judge-quality.md).
 
 One uvicorn worker per service process is the supported setup: the in-process engine owns the GPU, so a
 second worker would load a second model. Scale with more processes (one per GPU) or with vLLM's data
@@ -122,7 +126,7 @@ def exposed(metric: MetricWrapperBase) -> str:
 
 def metrics() -> str:
     rows = []
-    for metric in vars(Metrics()).values():
+    for metric in [*vars(Metrics()).values(), *vars(QualityMetrics(CollectorRegistry())).values()]:
         if not isinstance(metric, MetricWrapperBase):
             continue
         labels = ", ".join(f"`{label}`" for label in metric._labelnames)
@@ -132,7 +136,9 @@ def metrics() -> str:
             meaning += " Buckets: " + ", ".join(f"{b:g}" for b in buckets if b != float("inf")) + "."
         rows.append(f"| `{exposed(metric)}` | {metric._type} | {labels} | {cell(meaning)} |")
     table = "| metric | type | labels | what it counts |\n| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n"
-    return HEADER.format(source="service/pandalm_serve/metrics.py") + METRICS_INTRO + "\n" + table
+    return (
+        HEADER.format(source="service/pandalm_serve/metrics.py and quality/metrics.py") + METRICS_INTRO + "\n" + table
+    )
 
 
 def code_map() -> str:

@@ -55,13 +55,15 @@ def ratio(metric: str, part: str, whole: str = "") -> str:
     return f"(sum({rate(metric, part)}) or vector(0)) / sum({rate(metric, whole)})"
 
 
-def quantiles(histogram: str, by: str = "", qs: tuple[float, ...] = QUANTILES) -> list[tuple[str, str]]:
+def quantiles(
+    histogram: str, by: str = "", qs: tuple[float, ...] = QUANTILES, matchers: str = ""
+) -> list[tuple[str, str]]:
     """histogram_quantile over the buckets' rates, one target per quantile."""
     labels = f"le, {by}" if by else "le"
     legend = f" {{{{{by}}}}}" if by else ""
     return [
         (
-            f"histogram_quantile({q}, sum by ({labels}) ({rate(histogram + '_bucket')}))",
+            f"histogram_quantile({q}, sum by ({labels}) ({rate(histogram + '_bucket', matchers)}))",
             f"p{q * 100:g}{legend}",
         )
         for q in qs
@@ -144,6 +146,8 @@ READY = [
     {"type": "value", "options": {"0": {"text": "not ready", "color": "red"}, "1": {"text": "ready", "color": "green"}}}
 ]
 JUDGEMENTS = "pandalm_judgements_total"
+QUALITY_VERDICTS = "pandalm_quality_verdicts_total"
+POSITIONS = "pandalm_quality_position_verdicts_total"
 REQUESTS = "pandalm_http_requests_total"
 
 
@@ -414,6 +418,124 @@ def engine_row() -> list[Panel]:
     ]
 
 
+def quality_row() -> list[Panel]:
+    """Judge quality (pandalm_quality_*, pandalm_canary_*), per judge, on the judges the `judge` variable picks."""
+    judge = 'judge=~"$judge"'
+    verdicts = f"sum by (judge) ({rate(QUALITY_VERDICTS, judge)})"
+    unparsed = rate(QUALITY_VERDICTS, judge + ', outcome="unparsed"')
+    first = rate(POSITIONS, judge + ', position="first"')
+    decisive = rate(POSITIONS, judge + ', position=~"first|second"')
+    return [
+        row("Judge quality"),
+        timeseries(
+            "Swap-flip rate",
+            "Pairs judged in both orders (asked with swap, or sampled by --swap-sample-rate) whose two verdicts "
+            "disagreed, of those pairs. PandaLM-7B flips about 17% of PandaLM's test set; an alert fires on a jump "
+            "of 10 points over the judge's last day.",
+            [
+                (
+                    f"sum by (judge) ({rate('pandalm_quality_swap_flips_total', judge)}) / sum by (judge) "
+                    f"({rate('pandalm_quality_swap_pairs_total', judge)})",
+                    "{{judge}}",
+                )
+            ],
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Position preference",
+            "First-position wins among the verdicts that chose a response, as the judge saw each order: alone "
+            "(swap=false) and within swapped pairs (swap=true). 50% is no preference.",
+            [
+                (
+                    f"sum by (judge, swap) ({first}) / sum by (judge, swap) ({decisive})",
+                    "{{judge}} swap={{swap}}",
+                )
+            ],
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Verdict mix by judge",
+            "Share of each outcome (response1, response2, tie, unparsed) among the pairs each judge judged.",
+            [
+                (
+                    f"sum by (judge, outcome) ({rate(QUALITY_VERDICTS, judge)}) / ignoring (outcome) group_left () "
+                    f"{verdicts}",
+                    "{{judge}} {{outcome}}",
+                )
+            ],
+            "percentunit",
+            stacked=True,
+            max_value=1,
+        ),
+        timeseries(
+            "Unparsed rate by judge",
+            "Outputs not in the judge's format, of the pairs it judged. An alert fires on a jump of 2 points over "
+            "the judge's last day (dashed: 2%).",
+            [(f"sum by (judge) ({unparsed}) / {verdicts}", "{{judge}}")],
+            "percentunit",
+            threshold=0.02,
+        ),
+        timeseries(
+            "Chosen label probability",
+            "The probability each judge gave the label it chose (results with probabilities): the 10th "
+            "percentile falling means more uncertain verdicts.",
+            quantiles("pandalm_quality_label_probability", "judge", (0.1, 0.5, 0.9), judge),
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Sampled swaps",
+            "Swapped orders judged in the background by --swap-sample-rate, per second: judged, dropped (the "
+            "queue was full) and failed.",
+            [
+                (
+                    f"sum by (judge, outcome) ({rate('pandalm_quality_sampled_swaps_total', judge)})",
+                    "{{judge}} {{outcome}}",
+                )
+            ],
+            "ops",
+        ),
+        timeseries(
+            "Canary agreement",
+            "The last canary run's agreement with the canary's human labels (solid), and its baseline's: the "
+            "recorded verdicts' (the builtin canary: PandaLM-7B's) or the first run's. An alert fires 0.05 below.",
+            [
+                (f"max by (judge, metric) ({sel('pandalm_canary_agreement', judge)})", "{{judge}} {{metric}}"),
+                (
+                    f"max by (judge, metric) ({sel('pandalm_canary_baseline_agreement', judge)})",
+                    "{{judge}} {{metric}} baseline",
+                ),
+            ],
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Canary changed ratio",
+            "Share of the last canary run's verdicts that differ from the recorded ones (or the first run's): 0 on "
+            "a faithful deployment; an alert fires above 0.",
+            [(f"max by (judge) ({sel('pandalm_canary_changed_ratio', judge)})", "{{judge}}")],
+            "percentunit",
+            max_value=1,
+        ),
+        timeseries(
+            "Canary runs",
+            "Canary runs per second (complete, or failed: an item could not be judged), the last run's items by "
+            "status, and the seconds since the last complete run.",
+            [
+                (f"sum by (judge, outcome) ({rate('pandalm_canary_runs_total', judge)})", "{{judge}} {{outcome}}"),
+                (f"max by (judge, status) ({sel('pandalm_canary_items', judge)})", "{{judge}} items {{status}}"),
+                (
+                    f"time() - max by (judge) ({sel('pandalm_canary_last_run_timestamp_seconds', judge)})",
+                    "{{judge}} age (s)",
+                ),
+            ],
+            "short",
+        ),
+    ]
+
+
 def layout(panels: list[Panel]) -> list[Panel]:
     """Number the panels and place them left to right, a new line when one does not fit or at a row."""
     placed: list[Panel] = []
@@ -445,7 +567,15 @@ def variables() -> list[dict[str, Any]]:
 
 
 def dashboard() -> dict[str, Any]:
-    rows = [*service_row(), *traffic_row(), *verdicts_row(), *load_row(), *cache_row(), *engine_row()]
+    rows = [
+        *service_row(),
+        *traffic_row(),
+        *verdicts_row(),
+        *quality_row(),
+        *load_row(),
+        *cache_row(),
+        *engine_row(),
+    ]
     return {
         "uid": "pandalm",
         "title": "PandaLM judge",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import Verdict
+from .models import CompareResult, Verdict
 
 # Labels as the test set writes them: 1 and 2 for the better response, 0 for a tie.
 LABELS = (0, 1, 2)
@@ -122,6 +122,12 @@ def pandalm_label(result: Any) -> int:
     if label not in LABELS:
         raise ValueError(f"unknown PandaLM label {result!r}")
     return label
+
+
+def result_label(result: CompareResult | None) -> int | None:
+    """The test set's label for a result's verdict; None when there is no verdict (counted wrong)."""
+    verdict = result.verdict if result is not None and result.status == "ok" else None
+    return VERDICT_LABELS[verdict] if verdict else None
 
 
 @dataclass

@@ -24,7 +24,7 @@ RULES = ROOT / "deploy" / "prometheus" / "rules" / "pandalm.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "pandalm_test.yml"
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up": "gauge"}
-# Grafana's variables, as the tests substitute them: every instance, and a rate window.
+# Grafana's variables, as the tests substitute them: every instance and judge, and a rate window.
 GRAFANA_VARIABLES = {
     "$__rate_interval": "1m",
     "$__interval": "15s",
@@ -163,14 +163,28 @@ TARGET_LABELS = {"instance", "job"}
 VLLM_LABELS = {"model_name", "engine"}
 
 
+def service_exposition() -> str:
+    """What the service's /metrics can hold: metrics.py's series and the judge-quality ones (quality/)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from pandalm_serve.metrics import Metrics
+    from pandalm_serve.quality.metrics import QualityMetrics
+
+    quality = CollectorRegistry()
+    QualityMetrics(quality)
+    return Metrics().exposition().decode() + generate_latest(quality).decode()
+
+
 def judge_labels() -> dict[str, set[str]]:
-    """The label names of each pandalm_* series, from the service's metrics module."""
+    """The label names of each pandalm_* series, from the service's metrics modules."""
+    from prometheus_client import CollectorRegistry
     from prometheus_client.metrics import MetricWrapperBase
 
     from pandalm_serve.metrics import Metrics
+    from pandalm_serve.quality.metrics import QualityMetrics
 
     labels: dict[str, set[str]] = {}
-    for metric in vars(Metrics()).values():
+    for metric in [*vars(Metrics()).values(), *vars(QualityMetrics(CollectorRegistry())).values()]:
         if not isinstance(metric, MetricWrapperBase):
             continue
         name, kind, names = metric._name, metric._type, set(metric._labelnames)

@@ -14,7 +14,6 @@ import promql_parser
 import pytest
 import yaml
 
-from pandalm_serve.metrics import Metrics
 from tests.deploy.monitoring import (
     PROMETHEUS_CONFIG,
     PROMETHEUS_SERIES,
@@ -27,11 +26,12 @@ from tests.deploy.monitoring import (
     rule_queries,
     rules,
     selectors,
+    service_exposition,
     vllm_series,
 )
 from tests.system_tools import unpacked_binary
 
-SERIES = {**exposed_series(Metrics().exposition().decode()), **vllm_series(), **PROMETHEUS_SERIES}
+SERIES = {**exposed_series(service_exposition()), **vllm_series(), **PROMETHEUS_SERIES}
 ALERTS = {rule["alert"] for rule in rules() if "alert" in rule}
 
 

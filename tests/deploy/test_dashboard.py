@@ -13,7 +13,6 @@ from pathlib import Path
 import promql_parser
 import pytest
 
-from pandalm_serve.metrics import Metrics
 from tests.deploy.monitoring import (
     DASHBOARD,
     ROOT,
@@ -26,11 +25,12 @@ from tests.deploy.monitoring import (
     known_labels,
     label_uses,
     selectors,
+    service_exposition,
     vllm_series,
 )
 
 QUERIES = dashboard_queries()
-SERIES = {**exposed_series(Metrics().exposition().decode()), **vllm_series()}
+SERIES = {**exposed_series(service_exposition()), **vllm_series()}
 
 
 def test_the_committed_dashboard_is_what_the_script_generates() -> None:
@@ -131,3 +131,13 @@ def test_every_label_matched_or_aggregated_is_one_the_metric_has(query: Query) -
     # A misspelt label matches nothing, which `or vector(0)` would show as a calm zero.
     for metric, label in label_uses(promql_parser.parse(grafana_substituted(query.expr))):
         assert label in known_labels(metric), f"{metric} has no label {label}: {query.expr}"
+
+
+def test_the_judge_quality_panels_follow_the_judge_variable() -> None:
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    match = re.fullmatch(r"label_values\((\w+), judge\)", variables["judge"]["definition"])
+    assert match and match.group(1) in SERIES and "judge" in known_labels(match.group(1))
+    quality = [q for q in QUERIES if "pandalm_quality_" in q.expr or "pandalm_canary_" in q.expr]
+    assert len(quality) >= 9
+    for query in quality:
+        assert query.expr.count('judge=~"$judge"') == query.expr.count("{"), query.expr

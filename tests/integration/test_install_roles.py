@@ -73,11 +73,13 @@ def test_the_client_installs_alone_from_its_wheel(wheels: Path, tmp_path: Path) 
     check = run(
         bin_dir / "python",
         "-c",
-        "import pandalm_client, pathlib; "
-        "print(pandalm_client.__version__, (pathlib.Path(pandalm_client.__file__).parent / 'py.typed').exists())",
+        "import pandalm_client, pathlib; from pandalm_client.canary import load_canary; "
+        "print(pandalm_client.__version__, (pathlib.Path(pandalm_client.__file__).parent / 'py.typed').exists(), "
+        "len(load_canary('builtin')))",
         cwd=tmp_path,
     )
-    assert check.stdout.split() == [VERSION, "True"], check.stderr
+    # The bundled canary is package data: `pandalm eval --canary` works with the client alone.
+    assert check.stdout.split() == [VERSION, "True", "30"], check.stderr
     help_text = run(bin_dir / "pandalm", "gate", "--help", cwd=tmp_path)
     assert help_text.returncode == 0 and "--baseline" in help_text.stdout
 

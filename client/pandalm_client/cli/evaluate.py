@@ -27,7 +27,9 @@ from typing import Any
 from .._client import PandaLMClient
 from ..evaluation import Labelled, bootstrap_intervals, compare_deployments
 from ..models import CompareResult
-from ..testset import VERDICT_LABELS, Agreement, TestItem, load_labelled_pairs, load_testset
+from ..testset import Agreement, TestItem, load_labelled_pairs, load_testset
+from ..testset import result_label as label_of
+from . import canary
 from ._common import add_option_flags, options_of
 from ._errors import EXIT_OK, UsageError
 from ._io import InputError, ProgressBar, read_jsonl
@@ -40,10 +42,18 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "testset",
         type=Path,
+        nargs="?",
         help="PandaLM's published human-labelled test set (testset-v1.json: data/pandalm/ in the pandalm-serve "
         "repository, from WeOpenML/PandaLM's data/ folder, Apache-2.0) or a file shaped like it; or your own "
         'labelled pairs, a .jsonl file of {"id"?, "instruction", "input"?, "response1", "response2", "label"}, '
         "label being response1, response2 or tie",
+    )
+    parser.add_argument(
+        "--canary",
+        nargs="?",
+        const="builtin",
+        metavar="builtin|FILE",
+        help="judge a canary instead: builtin (the default, bundled) or a FILE; exit 1 when its verdicts changed",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--results", type=Path, help="also write every result here, one JSON line each")
@@ -66,6 +76,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, client: PandaLMClient) -> int:
+    if (args.canary is None) == (args.testset is None):
+        raise UsageError("give either a test set or --canary, one of the two")
+    if args.canary is not None:
+        return canary.run(args, client)
     names = judge_names(args)
     if names and args.from_results is not None:
         raise UsageError("--judge has the service judge; --from-results scores results already judged: give one")
@@ -143,12 +157,6 @@ def score(items: list[TestItem], results: Sequence[CompareResult | None]) -> tup
     report = agreement.report()
     report["intervals"] = bootstrap_intervals(labelled)
     return report, labelled
-
-
-def label_of(result: CompareResult | None) -> int | None:
-    """The test set's label for a result's verdict; None when there is no verdict (counted wrong)."""
-    verdict = result.verdict if result is not None and result.status == "ok" else None
-    return VERDICT_LABELS[verdict] if verdict else None
 
 
 def results_for(items: list[TestItem], path: Path) -> list[CompareResult | None]:
