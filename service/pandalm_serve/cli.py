@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from pydantic import ValidationError
 
+from pandalm_client.canary import load_canary
+
 from .dependencies import missing_dependency
 from .hosts import listens_on_loopback
 from .http_limits import HeadLimits
@@ -63,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         specs = judge_specs(settings)  # every judge's problem found now, before anything starts
     except JudgeConfigError as exc:
         sys.exit(f"pandalm-serve: {exc}")
+    if settings.canary is not None:
+        try:
+            load_canary(settings.canary)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            sys.exit(f"pandalm-serve: --canary {settings.canary}: not a canary in PandaLM's test-set format ({exc})")
     for spec in specs:
         missing = missing_dependency(spec.settings, chat=spec.family.bos == "chat")
         if missing is not None:

@@ -137,6 +137,22 @@ class Settings(BaseSettings):
     cache: bool = Field(True, description="Default of the `cache` option (give remembered verdicts again).")
     neutralize_headers: bool = Field(False, description="Default of the `neutralize_headers` option.")
 
+    # --- judge health
+    swap_sample_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the pairs judged in one order that are judged again, swapped, in the background (not "
+        "in the response, nor the caller's latency), for the swap-flip rate of pandalm_quality_*.",
+    )
+    canary: str | None = Field(
+        None,
+        description="A labelled set judged in the background whenever no pair is waiting: `builtin` (30 items of "
+        "PandaLM's test set with PandaLM-7B's recorded verdicts) or a file in the test set's format. Exports "
+        "pandalm_canary_agreement and pandalm_canary_changed_ratio per judge.",
+    )
+    canary_interval_s: float = Field(3600.0, gt=0, description="Seconds between the end of a canary run and the next.")
+
     # --- verdict cache
     cache_backend: Literal["sqlite", "redis", "memory", "off"] = Field(
         "sqlite",

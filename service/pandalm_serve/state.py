@@ -23,6 +23,8 @@ from .judge.judge import Judge
 from .judge.panel import Panel
 from .judges import JudgeSpec
 from .metrics import Metrics
+from .quality.health import JudgeHealth
+from .quality.metrics import QualityMetrics
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class Services:
             judge = Judge(cached, spec.settings, self.metrics, spec.family, spec.name,
                           admission=admission, deadlines=deadlines)  # fmt: skip
             built.append(judge)
-        self.panel = Panel(built)
+        self.health = JudgeHealth(settings, QualityMetrics(self.metrics.registry), built)
+        self.panel = Panel(built, observe=self.health.observe)
         # The default judge, and its engine: what /info's top level and the admin endpoints describe.
         self.judge = self.panel.default
         self.engine: CachedEngine = self.judge.engine  # type: ignore[assignment]
@@ -85,6 +88,7 @@ class Services:
             ).set(1)
         self.ready = True
         self.metrics.engine_ready.set(1)
+        self.health.start()
         await self._watch()
 
     async def _watch(self) -> None:
@@ -117,6 +121,7 @@ class Services:
     async def stop(self) -> None:
         self.ready = False
         self.metrics.engine_ready.set(0)
+        await self.health.stop()
         for judge in self.panel:
             await judge.engine.stop()
 

@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
-from pandalm_client import AsyncPandaLMClient
-from pandalm_client.canary import builtin_path, load_canary
-from pandalm_client.models import CompareRequest, CompareResult
+from pandalm_client.canary import builtin_path
 from pandalm_client.testset import pandalm_label
-from pandalm_serve.quality.canary import Canary
-from pandalm_serve.quality.metrics import QualityMetrics
 from tests.integration.conftest import run_server, serve
 
 pytestmark = pytest.mark.integration
 
+# The service's own canary: the bundled set, once at start-up (the next run an hour later).
+CANARY = ("--canary", "builtin", "--canary-interval-s", "3600")
 # Canary items the altered replay answers with another verdict than PandaLM-7B's (by position in the file).
 ALTERED = (0, 7, 19)
 
@@ -55,8 +55,15 @@ def altered_service(server_logs: Path, tmp_path_factory: pytest.TempPathFactory)
     ]
     for replay_url in run_server(replay, server_logs / "replay-altered.log", "/v1/models", timeout_s=60):
         engine = ["--engine", "remote", "--remote-url", replay_url, "--remote-prompt-format", "text"]
-        for url in serve(server_logs, "remote-service-altered", *engine):
+        for url in serve(server_logs, "remote-service-altered", *engine, *CANARY):
             yield url, sorted(changed)
+
+
+@pytest.fixture(scope="module")
+def canary_service(server_logs: Path, replay_server: str) -> Iterator[str]:
+    """The service in front of PandaLM-7B's recorded outputs, running the builtin canary."""
+    engine = ["--engine", "remote", "--remote-url", replay_server, "--remote-prompt-format", "text"]
+    yield from serve(server_logs, "remote-service-canary", *engine, *CANARY)
 
 
 def test_pandalm_eval_canary_changes_nothing_on_pandalm_7bs_outputs(remote_service: str) -> None:
@@ -77,23 +84,30 @@ def test_pandalm_eval_canary_exits_1_when_the_replay_answers_differently(
     assert report["changed_ids"] == changed and report["changed_ratio"] == pytest.approx(len(ALTERED) / 30)
 
 
-async def test_the_service_canary_runner_over_http(remote_service: str, altered_service: tuple[str, list[int]]) -> None:
-    """The background runner, its judge calls made over HTTP (the service makes them in process)."""
-    for url, expected in ((remote_service, 0.0), (altered_service[0], len(ALTERED) / 30)):
-        async with AsyncPandaLMClient(url) as client:
+def canary_metrics(url: str) -> dict[str, float]:
+    """The canary's series on the service's /metrics, once its first run has ended (it runs at start-up)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = {
+            f"{sample.name}{sorted(sample.labels.items())}": sample.value
+            for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+            for sample in family.samples
+            if sample.name.startswith("pandalm_canary_")
+        }
+        if found.get("pandalm_canary_runs_total[('judge', 'pandalm'), ('outcome', 'complete')]", 0) >= 1:
+            return found
+        time.sleep(0.5)
+    raise AssertionError("the service's canary did not finish a run within 120 s")
 
-            async def judge(request: CompareRequest, client: AsyncPandaLMClient = client) -> CompareResult:
-                options = request.options.model_dump(exclude_none=True) if request.options else {}
-                return await client.compare(
-                    request.instruction, request.response1, request.response2, request.input, id=request.id, **options
-                )
 
-            registry = CollectorRegistry()
-            canary = Canary(
-                load_canary("builtin"), judge, lambda: True, QualityMetrics(registry), "pandalm", interval_s=60
-            )
-            report = await canary.run_once()
-        assert report is not None and report.changed_ratio == pytest.approx(expected)
-        assert registry.get_sample_value("pandalm_canary_changed_ratio", {"judge": "pandalm"}) == pytest.approx(
-            expected
-        )
+def test_the_services_canary_reports_no_change_on_pandalm_7bs_outputs(canary_service: str) -> None:
+    found = canary_metrics(canary_service)
+    assert found["pandalm_canary_changed_ratio[('judge', 'pandalm')]"] == 0
+    assert found["pandalm_canary_agreement[('judge', 'pandalm'), ('metric', 'accuracy')]"] == pytest.approx(0.7)
+
+
+def test_the_services_canary_reports_the_changed_share_when_the_replay_answers_differently(
+    altered_service: tuple[str, list[int]],
+) -> None:
+    found = canary_metrics(altered_service[0])
+    assert found["pandalm_canary_changed_ratio[('judge', 'pandalm')]"] == pytest.approx(len(ALTERED) / 30)

@@ -19,7 +19,7 @@ from ..canary import CanaryReport, load_canary, score
 from ._common import options_of
 from ._errors import EXIT_FAIL, EXIT_INFRASTRUCTURE, EXIT_OK, EXIT_USAGE, INPUT_ERROR_CODES, UsageError, item_errors
 from ._io import InputError, ProgressBar
-from ._judge import judge_info
+from ._judge import judge_names, served_judges
 
 # Flags of `pandalm eval` about a test set's results, which a canary run does not take.
 _EVAL_ONLY = {"--results": "results", "--from-results": "from_results", "--against": "against"}
@@ -34,11 +34,14 @@ def run(args: argparse.Namespace, client: PandaLMClient) -> int:
         items = load_canary(args.canary)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{args.canary}: not a canary (PandaLM's test-set format) ({exc})") from exc
-    judge_info(client)
+    names = judge_names(args)
+    if len(names) > 1:
+        raise UsageError("--canary checks one judge at a time: give one --judge")
+    judges = served_judges(client, names)
     progress = ProgressBar(f"judging the canary's {len(items)} items")
     # The cache off whatever the flags say: a remembered verdict says nothing about this deployment.
     options = {**options_of(args), "cache": False}
-    results = client.batch([c.item.request() for c in items], progress=progress, **options)
+    results = client.batch([c.item.request() for c in items], progress=progress, judge=judges.choice, **options)
     progress.close()
     failed = [
         (f"{args.canary} item {c.item.idx}", r) for c, r in zip(items, results, strict=True) if r.status == "error"

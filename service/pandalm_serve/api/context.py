@@ -81,7 +81,9 @@ class RequestContext:
                     return
                 caller = found
                 caller_token = current_caller.set(caller)
-            scope.setdefault("state", {})["client"] = caller.name
+            state = scope.setdefault("state", {})
+            state["client"] = caller.name
+            state["key_label"] = self._label(caller)  # how /metrics names the caller (--metrics-key-label)
             await self.app(scope, receive, wrapped_send)
         except Exception:  # a bug: logged once here, answered in the error shape, and counted
             logger.exception("internal error on %s %s", scope["method"], path)

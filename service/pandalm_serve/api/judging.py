@@ -41,7 +41,8 @@ T = TypeVar("T")
 async def compare(body: CompareRequest, services: ServicesDep, request: Request) -> CompareResult | Response:
     services.require_ready()
     services.panel.accept(None, body.judge)
-    return await _unless_disconnected(request, services.panel.compare(body, client=_client(request)))
+    work = services.panel.compare(body, client=_client(request), key=_key_label(request))
+    return await _unless_disconnected(request, work)
 
 
 @router.post(
@@ -85,9 +86,10 @@ async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> 
     services.metrics.batch_items.observe(len(body.items))
     client = _client(request)
     if NDJSON in request.headers.get("accept", ""):
-        results_stream = stream_batch(panel, body.items, body.options, client, body.judge)
+        results_stream = stream_batch(panel, body.items, body.options, client, body.judge, _key_label(request))
         return StreamingResponse(_ndjson(results_stream), media_type=NDJSON)
-    results = await _unless_disconnected(request, judge_batch(panel, body.items, body.options, client, body.judge))
+    work = judge_batch(panel, body.items, body.options, client, body.judge, _key_label(request))
+    results = await _unless_disconnected(request, work)
     if isinstance(results, Response):
         return results
     return BatchResult(results=results, summary=summarize(results))
@@ -96,6 +98,11 @@ async def batch(body: BatchRequest, services: ServicesDep, request: Request) -> 
 def _client(request: Request) -> str:
     """The caller's API key name (api/context.py), which admission shares fairly between."""
     return str(request.scope.get("state", {}).get("client", "-"))
+
+
+def _key_label(request: Request) -> str:
+    """The caller as the metrics name it (api/context.py, --metrics-key-label)."""
+    return str(request.scope.get("state", {}).get("key_label", "-"))
 
 
 async def _ndjson(results: AsyncIterator[CompareResult]) -> AsyncIterator[bytes]:

@@ -30,6 +30,7 @@ async def stream_batch(
     options: JudgeOptions | None,
     client: str = "",
     batch_judge: JudgeChoice = None,
+    key: str = "-",
 ) -> AsyncIterator[CompareResult]:
     """Judge all items concurrently and yield each result as it finishes.
 
@@ -40,7 +41,7 @@ async def stream_batch(
     """
     window = asyncio.Semaphore(panel.default.settings.max_items_in_flight)
     tasks = [
-        asyncio.create_task(_judge_item(panel, item, options, i, client, window, batch_judge))
+        asyncio.create_task(_judge_item(panel, item, options, i, client, window, batch_judge, key))
         for i, item in enumerate(items)
     ]
     try:
@@ -57,10 +58,11 @@ async def judge_batch(
     options: JudgeOptions | None,
     client: str = "",
     batch_judge: JudgeChoice = None,
+    key: str = "-",
 ) -> list[CompareResult]:
     """Every item's result, in the order of `items`."""
     results: list[CompareResult | None] = [None] * len(items)
-    async for result in stream_batch(panel, items, options, client, batch_judge):
+    async for result in stream_batch(panel, items, options, client, batch_judge, key):
         assert result.index is not None
         results[result.index] = result
     return [r for r in results if r is not None]
@@ -85,6 +87,7 @@ async def _judge_item(
     client: str,
     window: asyncio.Semaphore,
     batch_judge: JudgeChoice,
+    key: str,
 ) -> CompareResult:
     """Judge one batch item; whatever goes wrong becomes this item's error result, never the batch's."""
     arrived = time.perf_counter()
@@ -105,7 +108,7 @@ async def _judge_item(
     async with judge.admission.holding():
         await window.acquire()
     try:
-        return await panel.compare(item, options, index, client, arrived, batch_judge)
+        return await panel.compare(item, options, index, client, arrived, batch_judge, key)
     except ServiceError as exc:
         return _error(judge, item.id, index, exc.body(), arrived)
     except Exception:  # a bug: logged here, once, and reported without its internals

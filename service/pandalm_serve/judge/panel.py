@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pandalm_client.models import (
     CompareRequest,
@@ -27,16 +27,24 @@ from .judge import Judge
 from .reading import merged_warnings, total_tokens
 
 JudgeChoice = str | list[str] | None
+# Told of every caller's pair a judge judged: (the request as judged, its result, the judge, the caller as the
+# metrics name it). The service's judge health (quality/health.py) listens.
+Observer = Callable[[CompareRequest, CompareResult, str, str], None]
+
+
+def _ignore(request: CompareRequest, result: CompareResult, judge: str, key: str) -> None:
+    return None
 
 
 class Panel:
     """Every judge of the service, the default (the first) first."""
 
-    def __init__(self, judges: Sequence[Judge]) -> None:
+    def __init__(self, judges: Sequence[Judge], observe: Observer = _ignore) -> None:
         if not judges:
             raise ValueError("a service needs at least one judge")
         self.judges = {judge.name: judge for judge in judges}
         self.default = judges[0]
+        self.observe = observe
 
     def __iter__(self) -> Iterator[Judge]:
         return iter(self.judges.values())
@@ -87,14 +95,18 @@ class Panel:
         client: str = "",
         started: float | None = None,
         batch_judge: JudgeChoice = None,
+        key: str = "-",
     ) -> CompareResult:
-        """Judge one pair with the judge it names (or its jury); raise `ServiceError` as `Judge.compare` does."""
+        """Judge one pair with the judge it names (or its jury); raise `ServiceError` as `Judge.compare` does.
+        `key` is the caller as the metrics name it."""
         started = started if started is not None else time.perf_counter()
         choice = request.judge if request.judge is not None else batch_judge
         judges = self.choose(choice)
         if not isinstance(choice, list):
-            return await judges[0].compare(request, batch_options, index, client, started)
-        return await self._jury(judges, request, batch_options, index, client, started)
+            result = await judges[0].compare(request, batch_options, index, client, started)
+            self.observe(_as_judged(request, batch_options), result, judges[0].name, key)
+            return result
+        return await self._jury(judges, request, batch_options, index, client, started, key)
 
     async def _jury(
         self,
@@ -104,6 +116,7 @@ class Panel:
         index: int | None,
         client: str,
         started: float,
+        key: str,
     ) -> CompareResult:
         outcomes = await asyncio.gather(
             *(judge.compare(request, batch_options, index, client, started) for judge in judges),
@@ -118,8 +131,19 @@ class Panel:
                 raise outcome  # a bug, or cancellation: not one juror's failure
             else:
                 results.append(outcome)
+                # Each member's verdict is its judge's own: counted as that judge's.
+                self.observe(_as_judged(request, batch_options), outcome, judge.name, key)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         return jury_result(request.id, index, [j.name for j in judges], results, latency_ms)
+
+
+def _as_judged(request: CompareRequest, batch_options: JudgeOptions | None) -> CompareRequest:
+    """The request with its batch's options under its own, as it was judged."""
+    if batch_options is None:
+        return request
+    merged = {**batch_options.model_dump(exclude_none=True), **(request.options or JudgeOptions()).model_dump(
+        exclude_none=True)}  # fmt: skip
+    return request.model_copy(update={"options": JudgeOptions(**merged)})
 
 
 def jury_result(
