@@ -473,7 +473,8 @@ def quality_row() -> list[Panel]:
             "Unparsed rate by judge",
             "Outputs not in the judge's format, of the pairs it judged. An alert fires on a jump of 2 points over "
             "the judge's last day (dashed: 2%).",
-            [(f"sum by (judge) ({unparsed}) / {verdicts}", "{{judge}}")],
+            # A judge with no unparsed output has no such series: 0 for it, not "no data".
+            [(f"(sum by (judge) ({unparsed}) or {verdicts} * 0) / {verdicts}", "{{judge}}")],
             "percentunit",
             threshold=0.02,
         ),

@@ -6,12 +6,14 @@ Each runs as its own process on loopback, started once per session and stopped a
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pandalm_client.canary import RECORDED_FIELD, builtin_path
 from pandalm_serve.demo import ensure_demo_model
 from pandalm_serve.tools.processes import ServerFailed, ServerProcess, free_port
 from tests.servers import start_service
@@ -57,10 +59,17 @@ def demo_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def vllm_service(server_logs: Path, demo_cache_dir: Path) -> Iterator[str]:
-    """The real service on vLLM's CPU build with the demo judge: one engine for the whole session."""
+    """The real service on vLLM's CPU build with the demo judge: one engine for the whole session. Its judge
+    health is on (a canary at start-up, half the one-order pairs judged again swapped), so every series of the
+    dashboard has data. The canary is the builtin one without PandaLM-7B's recorded verdicts, which a random
+    demo judge does not reproduce: its baseline is its first run, and its alerts stay quiet."""
+    canary = demo_cache_dir / "canary-unrecorded.json"
+    items = json.loads(builtin_path().read_text())
+    canary.write_text(json.dumps([{k: v for k, v in item.items() if k != RECORDED_FIELD} for item in items]))
     yield from serve(
-        server_logs, "vllm-service", "--engine", "vllm", "--cache-dir", str(demo_cache_dir), "--max-batch-items", "64"
-    )
+        server_logs, "vllm-service", "--engine", "vllm", "--cache-dir", str(demo_cache_dir), "--max-batch-items", "64",
+        "--canary", str(canary), "--swap-sample-rate", "0.5",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,11 @@ in its own format, end to end; the grading family grades; a jury of all four ret
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -71,3 +76,30 @@ def test_judging_by_one_judge_leaves_the_others_engines_alone(judges_service: st
 
     assert count(after, "mt") == count(before, "mt") + 1
     assert all(count(after, name) == count(before, name) for name in NAMES if name != "mt")
+
+
+def test_pandalm_eval_judge_runs_through_every_pairwise_family(
+    judges_service: str, pandalm_data_dir: Path, tmp_path: Path
+) -> None:
+    """A team's own labelled pairs (here 8 of PandaLM's test set), each family's judge in turn, side by side."""
+    items = json.loads((pandalm_data_dir / "testset-v1.json").read_text())[:8]
+    labels = {0: "tie", 1: "response1", 2: "response2"}
+    ours = tmp_path / "ours.jsonl"
+    ours.write_text("".join(
+        json.dumps({"id": str(item["idx"]), "instruction": item["instruction"], "input": item["input"],
+                    "response1": item["response1"], "response2": item["response2"],
+                    "label": labels[item["annotator1"]]}) + "\n"
+        for item in items
+    ))  # fmt: skip
+    judges = [arg for name in NAMES for arg in ("--judge", name)]
+    run = subprocess.run(
+        [sys.executable, "-m", "pandalm_client.cli", "--url", judges_service, "eval", str(ours), *judges, "--json",
+         "--no-cache"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    reports = json.loads(run.stdout)
+    assert [r["judge"] for r in reports] == NAMES
+    for report in reports:
+        assert report["n"] == 8 and 0 <= report["accuracy"] <= 1 and report["error_share"] == 0, report
+    assert "demo" in run.stderr  # every judge here is a random-weight demo: the command says so
