@@ -116,6 +116,14 @@ def main() -> int:
                 str(port),
                 "--cache-backend",
                 "memory",
+                # Judge health on, so its row has data: the demo judge does not reproduce PandaLM-7B's
+                # recorded verdicts, so the builtin canary shows changed verdicts, as it should.
+                "--canary",
+                "builtin",
+                "--canary-interval-s",
+                "20",
+                "--swap-sample-rate",
+                "0.5",
             ],
             work / "service.log",
         )

@@ -93,8 +93,9 @@ def test_pandalm_eval_judge_runs_through_every_pairwise_family(
     ))  # fmt: skip
     judges = [arg for name in NAMES for arg in ("--judge", name)]
     run = subprocess.run(
+        # The demo judges' answers are short: 256 tokens leave the prompt room, as a real deployment might choose.
         [sys.executable, "-m", "pandalm_client.cli", "--url", judges_service, "eval", str(ours), *judges, "--json",
-         "--no-cache"],
+         "--no-cache", "--max-new-tokens", "256", "--truncate"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
