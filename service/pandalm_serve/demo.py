@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .families import family_named
-from .families.base import Family
+from .families.base import DemoFormat, Family
 from .families.pandalm import DEMO_OUTPUT_REGEX, PANDALM
 from .judge.profile import ModelProfile
 
@@ -83,8 +83,8 @@ def ensure_demo_model(cache_dir: Path, family: Family = PANDALM) -> Path:
     return target
 
 
-def _corpus(family: Family) -> list[str]:
-    lines = list(family.demo().corpus)
+def _corpus(demo: DemoFormat) -> list[str]:
+    lines = list(demo.corpus)
     # A deterministic pseudo-text: every word beside many others, in both cases.
     n, m = len(_WORDS), len(_SYLLABLES)
     for i in range(4000):
@@ -95,6 +95,7 @@ def _corpus(family: Family) -> list[str]:
 
 
 def _build(folder: Path, family: Family) -> None:
+    demo = family.demo()
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -108,7 +109,7 @@ def _build(folder: Path, family: Family) -> None:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_corpus(family), trainer=trainer)
+    tokenizer.train_from_iterator(_corpus(demo), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<s>",
@@ -116,7 +117,6 @@ def _build(folder: Path, family: Family) -> None:
         unk_token="<unk>",
         model_max_length=2048,
     )
-    demo = family.demo()
     if demo.chat_template is not None:
         fast.chat_template = demo.chat_template
     fast.save_pretrained(folder)

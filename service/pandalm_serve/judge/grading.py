@@ -3,6 +3,8 @@ pair's (judge/pipeline.py) without orders: one prompt, one generation, one readi
 
 from __future__ import annotations
 
+import dataclasses
+
 from pandalm_client.models import GradeRequest, GradeResult, ResultWarning, Usage
 
 from ..engines.base import EnginePrompt, Generation, Sampling
@@ -15,15 +17,13 @@ def plan_grade(
     pipeline: OrderPipeline, request: GradeRequest, options: ResolvedOptions
 ) -> tuple[EnginePrompt, Sampling]:
     """The grading prompt and its sampling (the family's labels are its verdicts, not scores: none asked)."""
-    sampling = pipeline.sampling(options)
-    sampling = Sampling(
-        preset=sampling.preset,
+    sampling = dataclasses.replace(
+        pipeline.sampling(options),
         max_new_tokens=options.max_new_tokens,
-        repetition_penalty=sampling.repetition_penalty,
-        beam_width=sampling.beam_width,
+        stop=(),
         output_regex=pipeline.decoding.grade_regex,
-        ignore_eos=sampling.ignore_eos,
-        cache=sampling.cache,
+        logprob_token_ids=None,
+        top_logprobs=None,
     )
     item = GradeInput(request.instruction, request.input, request.response, request.rubric, request.reference)
     return pipeline.prompts.build_grade(item, max_new_tokens=sampling.max_new_tokens), sampling

@@ -35,13 +35,18 @@ def server_defaults(settings: Settings) -> JudgeOptions:
     return JudgeOptions(**{name: getattr(settings, name) for name in OPTION_NAMES})
 
 
-def resolve_options(settings: Settings, presets: frozenset[Preset], *layers: JudgeOptions | None) -> ResolvedOptions:
-    """Merge option layers, most general first, onto the server's defaults, and check the result."""
-    merged = server_defaults(settings).model_dump()
+def layered(*layers: JudgeOptions | None) -> JudgeOptions:
+    """Option layers, most general first, merged: each set option overrides the layers before it."""
+    merged: dict[str, object] = {}
     for layer in layers:
         if layer is not None:
             merged.update(layer.model_dump(exclude_none=True))
-    resolved = ResolvedOptions(**merged)
+    return JudgeOptions.model_validate(merged)
+
+
+def resolve_options(settings: Settings, presets: frozenset[Preset], *layers: JudgeOptions | None) -> ResolvedOptions:
+    """Merge option layers, most general first, onto the server's defaults, and check the result."""
+    resolved = ResolvedOptions(**layered(server_defaults(settings), *layers).model_dump())
     if resolved.preset not in presets:
         raise InvalidOptionError(
             f"preset {resolved.preset!r} is not available on this engine; use one of {sorted(presets)}",

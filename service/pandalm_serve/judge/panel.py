@@ -27,12 +27,14 @@ from .judge import Judge
 from .reading import merged_warnings, total_tokens
 
 JudgeChoice = str | list[str] | None
-# Told of every caller's pair a judge judged: (the request as judged, its result, the judge, the caller as the
-# metrics name it). The service's judge health (quality/health.py) listens.
-Observer = Callable[[CompareRequest, CompareResult, str, str], None]
+# Told of every caller's pair a judge judged: (the request, its batch's options, its result, the judge, the caller
+# as the metrics name it). The service's judge health (quality/health.py) listens.
+Observer = Callable[[CompareRequest, JudgeOptions | None, CompareResult, str, str], None]
 
 
-def _ignore(request: CompareRequest, result: CompareResult, judge: str, key: str) -> None:
+def _ignore(
+    request: CompareRequest, batch_options: JudgeOptions | None, result: CompareResult, judge: str, key: str
+) -> None:
     return None
 
 
@@ -104,7 +106,7 @@ class Panel:
         judges = self.choose(choice)
         if not isinstance(choice, list):
             result = await judges[0].compare(request, batch_options, index, client, started)
-            self.observe(_as_judged(request, batch_options), result, judges[0].name, key)
+            self.observe(request, batch_options, result, judges[0].name, key)
             return result
         return await self._jury(judges, request, batch_options, index, client, started, key)
 
@@ -132,18 +134,9 @@ class Panel:
             else:
                 results.append(outcome)
                 # Each member's verdict is its judge's own: counted as that judge's.
-                self.observe(_as_judged(request, batch_options), outcome, judge.name, key)
+                self.observe(request, batch_options, outcome, judge.name, key)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         return jury_result(request.id, index, [j.name for j in judges], results, latency_ms)
-
-
-def _as_judged(request: CompareRequest, batch_options: JudgeOptions | None) -> CompareRequest:
-    """The request with its batch's options under its own, as it was judged."""
-    if batch_options is None:
-        return request
-    merged = {**batch_options.model_dump(exclude_none=True), **(request.options or JudgeOptions()).model_dump(
-        exclude_none=True)}  # fmt: skip
-    return request.model_copy(update={"options": JudgeOptions(**merged)})
 
 
 def jury_result(

@@ -150,12 +150,10 @@ def _fit(
         return FittedPrompt(text, ids, [])
     details = {"prompt_tokens": len(ids), "max_new_tokens": max_new_tokens, "context_length": context_length}
     if not truncate:
-        raise PromptTooLongError(
-            f"the prompt has {len(ids)} tokens, but the model's context of {context_length} tokens, less "
-            f"{max_new_tokens} for the answer, leaves {budget}. Shorten the responses, lower "
-            "options.max_new_tokens, or set options.truncate to shorten the responses automatically.",
-            details=details,
+        advice = (
+            "Shorten the responses, lower options.max_new_tokens, or set options.truncate to shorten the responses "
         )
+        raise too_long(len(ids), context_length, max_new_tokens, advice + "automatically.")
 
     r1 = encoder.tokenizer.encode(clean(response1), add_special_tokens=False)
     r2 = encoder.tokenizer.encode(clean(response2), add_special_tokens=False)
@@ -182,6 +180,15 @@ def _fit(
         f"the prompt does not fit the model's context of {context_length} tokens even with both responses "
         "truncated: the instruction and input are too long. Shorten them or lower options.max_new_tokens.",
         details=details,
+    )
+
+
+def too_long(prompt_tokens: int, context_length: int, max_new_tokens: int, advice: str) -> PromptTooLongError:
+    """The error of a prompt that does not fit the context, with its counts and what to do."""
+    return PromptTooLongError(
+        f"the prompt has {prompt_tokens} tokens, but the model's context of {context_length} tokens, less "
+        f"{max_new_tokens} for the answer, leaves {context_length - max_new_tokens}. {advice}",
+        details={"prompt_tokens": prompt_tokens, "max_new_tokens": max_new_tokens, "context_length": context_length},
     )
 
 
@@ -247,15 +254,9 @@ class TokenPrompts:
 
     def build_grade(self, item: GradeInput, *, max_new_tokens: int) -> EnginePrompt:
         text, ids = self.encoder.render(self.family.grade_prompt(item))
-        budget = self.context_length - max_new_tokens
-        if len(ids) > budget:
-            raise PromptTooLongError(
-                f"the prompt has {len(ids)} tokens, but the model's context of {self.context_length} tokens, less "
-                f"{max_new_tokens} for the answer, leaves {budget}. Shorten the response or the rubric, or lower "
-                "options.max_new_tokens.",
-                details={"prompt_tokens": len(ids), "max_new_tokens": max_new_tokens,
-                         "context_length": self.context_length},
-            )  # fmt: skip
+        if len(ids) > self.context_length - max_new_tokens:
+            advice = "Shorten the response or the rubric, or lower options.max_new_tokens."
+            raise too_long(len(ids), self.context_length, max_new_tokens, advice)
         return EnginePrompt(text, ids, affinity_key(item.instruction, item.input))
 
 

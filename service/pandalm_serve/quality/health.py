@@ -16,10 +16,11 @@ import dataclasses
 from collections.abc import Sequence
 
 from pandalm_client.canary import CanaryItem, load_canary
-from pandalm_client.models import CompareRequest, CompareResult
+from pandalm_client.models import CompareRequest, CompareResult, JudgeOptions
 
 from ..families.pandalm import PANDALM
 from ..judge.judge import Judge
+from ..judge.options import layered
 from ..settings import Settings
 from .canary import Canary, JudgeCall, free_place
 from .metrics import QualityMetrics
@@ -56,11 +57,15 @@ class JudgeHealth:
         ]
         self._tasks: list[asyncio.Task[None]] = []
 
-    def observe(self, request: CompareRequest, result: CompareResult, judge: str, key: str) -> None:
-        """A caller's pair, judged: count it, and maybe judge it again swapped in the background."""
+    def observe(
+        self, request: CompareRequest, batch_options: JudgeOptions | None, result: CompareResult, judge: str, key: str
+    ) -> None:
+        """A caller's pair, judged: count it, and maybe judge it again swapped in the background, with the options
+        it was judged with (its batch's under its own)."""
         self.metrics.observe(result, judge, key)
         if self.sampler is not None:
-            self.sampler.offer(request.model_copy(update={"judge": judge}), result, judge, key)
+            as_judged = {"judge": judge, "options": layered(batch_options, request.options)}
+            self.sampler.offer(request.model_copy(update=as_judged), result, judge, key)
 
     def start(self) -> None:
         """Start the background work, once every judge is ready."""
